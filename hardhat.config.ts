@@ -26,7 +26,7 @@ export default defineConfig({
     path: solcPath,
     settings: {
       evmVersion: EVM_VERSION,
-      optimizer: { enabled: true, runs: 10_000 },
+      optimizer: { enabled: true, runs: 200 },
     },
   },
   paths: {

@@ -4,11 +4,11 @@ pragma solidity 0.8.28;
 /// @dev Collection-method flags stored in `TokenInfo.collectionMethods`.
 /// EIP-3009 `transferWithAuthorization` / `receiveWithAuthorization`.
 uint8 constant METHOD_EIP3009 = 1;
-/// EIP-2612 `permit` followed by a pull.
+/// @dev EIP-2612 `permit` followed by a pull.
 uint8 constant METHOD_PERMIT = 2;
-/// Plain ERC-20 `approve` + `transferFrom`, or a direct `transfer` to the payee.
+/// @dev Plain ERC-20 `approve` + `transferFrom`, or a direct `transfer` to the payee.
 uint8 constant METHOD_ERC20 = 4;
-/// Every defined flag.
+/// @dev Every defined flag.
 uint8 constant METHOD_ALL = METHOD_EIP3009 | METHOD_PERMIT | METHOD_ERC20;
 
 /// @title ITokenRegistry
