@@ -58,7 +58,7 @@ export default defineConfig({
       type: "http",
       chainType: "l1",
       chainId: SKALE_BASE_SEPOLIA_CHAIN_ID,
-      url: process.env.SKALE_BASE_SEPOLIA_RPC_URL ?? "https://base-sepolia-testnet.skalenodes.com/v1/jubilant-horrible-ancha",
+      url: process.env.SKALE_BASE_SEPOLIA_RPC_URL ?? "https://base-sepolia-testnet.skalenodes.com/v1/base-testnet",
       accounts: [configVariable("DEPLOYER_PRIVATE_KEY")],
     },
     skaleBase: {

@@ -77,7 +77,7 @@ interface ITokenRegistry {
     error AlreadyRegistered(address token);
     /// @notice The token was never registered.
     error NotRegistered(address token);
-    /// @notice The declared decimals differ from the token's `decimals()`, or it has none.
+    /// @notice The declared decimals differ from the token's `decimals()`.
     error DecimalsMismatch(address token, uint8 declared, uint8 actual);
     /// @notice The token does not answer `decimals()`.
     error DecimalsUnavailable(address token);
@@ -89,10 +89,13 @@ interface ITokenRegistry {
     error InvalidStatusChange(TokenStatus current, TokenStatus requested);
     /// @notice The symbol is empty.
     error EmptySymbol();
+    /// @notice Renouncing ownership would freeze the registry for good, so it is disabled.
+    error RenounceOwnershipDisabled();
 
     /// @notice Registers a token as Active.
-    /// @dev Reverts on the zero address, an address without code, a duplicate, a decimals
-    /// mismatch, invalid limits or an empty method set.
+    /// @dev Reverts on the zero address, an address without code, a duplicate, an empty symbol,
+    /// a token without a readable `decimals()` or one that disagrees, invalid limits, or an
+    /// empty or unknown method set.
     /// @param info Registration data; `info.status` is ignored and set to Active.
     function registerToken(TokenInfo calldata info) external;
 
