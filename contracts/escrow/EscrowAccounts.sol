@@ -45,6 +45,7 @@ abstract contract EscrowAccounts is ISettlementEscrow, AccessControlDefaultAdmin
 
     mapping(address token => mapping(address account => uint256)) internal _balances;
     mapping(address token => mapping(address account => PendingWithdrawal)) internal _withdrawals;
+    mapping(address token => mapping(address payer => mapping(address payee => Commitment))) internal _commitments;
     mapping(address token => mapping(address payee => uint256)) internal _earnings;
     mapping(address token => uint256) internal _accruedFees;
     mapping(address token => uint256) internal _totalOwed;
@@ -121,8 +122,10 @@ abstract contract EscrowAccounts is ISettlementEscrow, AccessControlDefaultAdmin
     }
 
     /// @notice Deposits with an EIP-2612 permit signed by `owner`, credited to `owner`.
-    /// @dev The permit is tried and its failure ignored: if someone front-ran it, the allowance
-    /// it set is already in place and the pull succeeds anyway. Only a missing allowance reverts.
+    /// @dev The permit is tried first. If it fails because someone front-ran it, the allowance it
+    /// set is already in place, so the owner's own call still goes through. A failed permit falls
+    /// back to an existing allowance only when the owner is the caller: otherwise anyone could
+    /// force an owner's approved wallet funds into the escrow, behind the withdrawal delay.
     /// @param token An Active EIP-2612 token.
     /// @param owner The signer and owner of the funds.
     /// @param amount Atomic units, more than zero.
@@ -139,8 +142,13 @@ abstract contract EscrowAccounts is ISettlementEscrow, AccessControlDefaultAdmin
         bytes32 r,
         bytes32 s
     ) external whenNotPaused nonReentrant {
-        // solhint-disable-next-line no-empty-blocks
-        try IERC20Permit(token).permit(owner, address(this), amount, deadline, v, r, s) {} catch {}
+        bool permitted;
+        try IERC20Permit(token).permit(owner, address(this), amount, deadline, v, r, s) {
+            permitted = true;
+        } catch {
+            permitted = false;
+        }
+        if (!permitted && msg.sender != owner) revert PermitFailed(token, owner);
         _depositFrom(token, owner, owner, amount);
     }
 
@@ -184,6 +192,53 @@ abstract contract EscrowAccounts is ISettlementEscrow, AccessControlDefaultAdmin
         _totalOwed[token] -= pending.amount;
         emit Withdrawn(token, msg.sender, pending.amount);
         IERC20(token).safeTransfer(msg.sender, pending.amount);
+    }
+
+    // ------------------------------------------------------------------ commitments
+
+    /// @notice Reserves `amount` of the caller's balance for payments to `payee`. Committing more
+    /// cancels a pending release of this commitment.
+    /// @dev A gateway that serves before settling relies on this: other payees cannot draw on it,
+    /// and the payer gets it back only after `withdrawalDelay` (see `requestRelease`).
+    /// @param token The token.
+    /// @param payee The only payee whose payments may draw on it.
+    /// @param amount Atomic units, at most the caller's balance.
+    function commit(address token, address payee, uint256 amount) external whenNotPaused nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        if (payee == address(0) || payee == address(this)) revert InvalidPayee();
+        uint256 balance = _balances[token][msg.sender];
+        if (balance < amount) revert InsufficientBalance(balance, amount);
+        Commitment storage commitment = _commitments[token][msg.sender][payee];
+        _balances[token][msg.sender] = balance - amount;
+        commitment.amount += amount;
+        commitment.releaseAt = 0;
+        emit Committed(token, msg.sender, payee, amount, commitment.amount);
+    }
+
+    /// @notice Starts the delay after which the caller's commitment to `payee` can be released.
+    /// Payments to `payee` keep drawing on it until then. Works while paused.
+    /// @param token The token.
+    /// @param payee The payee.
+    function requestRelease(address token, address payee) external nonReentrant {
+        Commitment storage commitment = _commitments[token][msg.sender][payee];
+        if (commitment.amount == 0) revert NothingCommitted();
+        uint64 releaseAt = uint64(block.timestamp) + withdrawalDelay;
+        commitment.releaseAt = releaseAt;
+        emit ReleaseRequested(token, msg.sender, payee, releaseAt);
+    }
+
+    /// @notice Moves what is left of the caller's commitment to `payee` back to its balance, once
+    /// the release delay has passed. Works while paused and for any token status.
+    /// @param token The token.
+    /// @param payee The payee.
+    function release(address token, address payee) external nonReentrant {
+        Commitment memory commitment = _commitments[token][msg.sender][payee];
+        if (commitment.amount == 0) revert NothingCommitted();
+        if (commitment.releaseAt == 0) revert ReleaseNotRequested();
+        if (block.timestamp < commitment.releaseAt) revert ReleaseLocked(commitment.releaseAt);
+        delete _commitments[token][msg.sender][payee];
+        _balances[token][msg.sender] += commitment.amount;
+        emit Released(token, msg.sender, payee, commitment.amount);
     }
 
     // ------------------------------------------------------------------ earnings and fees
@@ -274,12 +329,32 @@ abstract contract EscrowAccounts is ISettlementEscrow, AccessControlDefaultAdmin
         return _balances[token][account];
     }
 
-    /// @notice What can still pay settlements: balance plus pending withdrawal.
+    /// @notice What can still pay settlements to any payee: balance plus pending withdrawal.
+    /// Commitments come on top, for their own payee only (see `spendableFor`).
     /// @param token The token.
     /// @param account The account.
     /// @return Atomic units.
     function spendableBalance(address token, address account) external view returns (uint256) {
         return _balances[token][account] + _withdrawals[token][account].amount;
+    }
+
+    /// @notice What can pay settlements from `payer` to `payee`: the commitment to that payee,
+    /// the balance and the pending withdrawal.
+    /// @param token The token.
+    /// @param payer The payer.
+    /// @param payee The payee.
+    /// @return Atomic units.
+    function spendableFor(address token, address payer, address payee) external view returns (uint256) {
+        return _spendable(token, payer, payee);
+    }
+
+    /// @notice The payer's commitment to `payee`.
+    /// @param token The token.
+    /// @param payer The payer.
+    /// @param payee The payee.
+    /// @return The committed amount and release time (0 if no release was requested).
+    function commitmentOf(address token, address payer, address payee) external view returns (Commitment memory) {
+        return _commitments[token][payer][payee];
     }
 
     /// @notice The account's pending withdrawal.
@@ -314,15 +389,29 @@ abstract contract EscrowAccounts is ISettlementEscrow, AccessControlDefaultAdmin
 
     // ------------------------------------------------------------------ internals
 
-    /// @dev Takes `amount` from `payer`'s balance, then from its pending withdrawal.
-    /// The caller has checked that the two together cover it.
-    function _debitSpendable(address token, address payer, uint256 amount) internal {
+    /// @dev Commitment to `payee`, plus balance, plus pending withdrawal.
+    function _spendable(address token, address payer, address payee) internal view returns (uint256) {
+        return
+            _commitments[token][payer][payee].amount + _balances[token][payer] + _withdrawals[token][payer].amount;
+    }
+
+    /// @dev Takes `amount` from `payer`'s commitment to `payee` first (that is what it is for),
+    /// then its balance, then its pending withdrawal. The caller has checked `_spendable`.
+    function _debitSpendable(address token, address payer, address payee, uint256 amount) internal {
+        Commitment storage commitment = _commitments[token][payer][payee];
+        uint256 committed = commitment.amount;
+        if (committed >= amount) {
+            commitment.amount = committed - amount;
+            return;
+        }
+        if (committed != 0) commitment.amount = 0;
+        uint256 rest = amount - committed;
         uint256 balance = _balances[token][payer];
-        if (balance >= amount) {
-            _balances[token][payer] = balance - amount;
+        if (balance >= rest) {
+            _balances[token][payer] = balance - rest;
         } else {
-            _balances[token][payer] = 0;
-            _withdrawals[token][payer].amount -= amount - balance;
+            if (balance != 0) _balances[token][payer] = 0;
+            _withdrawals[token][payer].amount -= rest - balance;
         }
     }
 

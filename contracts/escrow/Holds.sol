@@ -2,7 +2,7 @@
 pragma solidity 0.8.28;
 
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {BoundedSignatureChecker} from "../libraries/BoundedSignatureChecker.sol";
 import {ITokenRegistry} from "../interfaces/ITokenRegistry.sol";
 import {PaymentAuthorizations} from "./PaymentAuthorizations.sol";
 
@@ -64,7 +64,7 @@ abstract contract Holds is PaymentAuthorizations {
         bytes calldata signature
     ) external whenNotPaused nonReentrant returns (bytes32 holdId) {
         if (block.timestamp >= authorization.validBefore) revert AuthorizationExpired(authorization.validBefore);
-        if (!SignatureChecker.isValidSignatureNow(authorization.payer, hashHoldAuthorization(authorization), signature)) {
+        if (!BoundedSignatureChecker.isValidSignatureNow(authorization.payer, hashHoldAuthorization(authorization), signature)) {
             revert InvalidSignature();
         }
         return _openHold(authorization);
@@ -151,7 +151,7 @@ abstract contract Holds is PaymentAuthorizations {
     // ------------------------------------------------------------------ internals
 
     function _openHold(HoldAuthorization memory auth) private returns (bytes32 holdId) {
-        if (auth.payee == address(0)) revert InvalidPayee();
+        if (auth.payee == address(0) || auth.payee == address(this)) revert InvalidPayee();
         if (auth.captureDeadline <= block.timestamp || auth.refundDeadline < auth.captureDeadline) {
             revert InvalidDeadlines(auth.captureDeadline, auth.refundDeadline);
         }

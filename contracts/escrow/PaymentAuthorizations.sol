@@ -2,7 +2,7 @@
 pragma solidity 0.8.28;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {BoundedSignatureChecker} from "../libraries/BoundedSignatureChecker.sol";
 import {ITokenRegistry} from "../interfaces/ITokenRegistry.sol";
 import {EscrowAccounts} from "./EscrowAccounts.sol";
 
@@ -10,7 +10,10 @@ import {EscrowAccounts} from "./EscrowAccounts.sol";
 /// @notice Settles EIP-712 payment authorizations signed by payers against their deposits.
 /// @dev Nonces are unordered: a payer's nonce space is a bitmap of 256-bit words, so an agent
 /// can sign many payments in parallel without coordinating a counter. Nonces in the same word
-/// share one storage slot, which is what keeps batch settlement cheap; see docs/escrow-scheme.md.
+/// share one storage slot, which is what keeps batch settlement cheap; see docs/escrow-contracts.md.
+/// There is deliberately no way for a payer to cancel a signed authorization early: a gateway
+/// serves the response before it settles, so a cancel would let the payer take the response for
+/// free. Authorizations are short-lived instead (`validBefore`).
 abstract contract PaymentAuthorizations is EscrowAccounts, EIP712 {
     /// @notice EIP-712 type hash of `PaymentAuthorization`.
     bytes32 public constant PAYMENT_AUTHORIZATION_TYPEHASH =
@@ -60,14 +63,6 @@ abstract contract PaymentAuthorizations is EscrowAccounts, EIP712 {
                 emit PaymentFailed(payment.authorization.payer, payment.authorization.nonce, failure);
             }
         }
-    }
-
-    /// @notice Marks nonces as used so authorizations signed with them can never settle.
-    /// @param wordPosition Which 256-nonce word (`nonce >> 8`).
-    /// @param mask Bits to set (bit `nonce & 0xff`).
-    function invalidateNonces(uint256 wordPosition, uint256 mask) external {
-        _nonceBitmap[msg.sender][wordPosition] |= mask;
-        emit NoncesInvalidated(msg.sender, wordPosition, mask);
     }
 
     /// @notice Why `settle` would fail right now, without changing state.
@@ -122,7 +117,7 @@ abstract contract PaymentAuthorizations is EscrowAccounts, EIP712 {
         failure = _check(authorization, signature, cache);
         if (failure != SettlementFailure.None) return failure;
         _useNonce(authorization.payer, authorization.nonce);
-        _debitSpendable(authorization.token, authorization.payer, authorization.amount);
+        _debitSpendable(authorization.token, authorization.payer, authorization.payee, authorization.amount);
         uint256 fee = _creditPayee(authorization.token, authorization.payee, authorization.amount);
         emit PaymentSettled(
             authorization.payer,
@@ -141,7 +136,10 @@ abstract contract PaymentAuthorizations is EscrowAccounts, EIP712 {
         bytes calldata signature,
         PolicyCache memory cache
     ) private view returns (SettlementFailure) {
-        if (authorization.payee == address(0)) return SettlementFailure.InvalidPayee;
+        // Paying the escrow itself would lock the money for good: nobody could claim it.
+        if (authorization.payee == address(0) || authorization.payee == address(this)) {
+            return SettlementFailure.InvalidPayee;
+        }
         if (block.timestamp <= authorization.validAfter) return SettlementFailure.NotYetValid;
         if (block.timestamp >= authorization.validBefore) return SettlementFailure.Expired;
         _loadPolicy(authorization.token, cache);
@@ -153,11 +151,11 @@ abstract contract PaymentAuthorizations is EscrowAccounts, EIP712 {
             return SettlementFailure.AmountOutOfRange;
         }
         if (isNonceUsed(authorization.payer, authorization.nonce)) return SettlementFailure.NonceUsed;
-        if (_spendable(authorization.token, authorization.payer) < authorization.amount) {
+        if (_spendable(authorization.token, authorization.payer, authorization.payee) < authorization.amount) {
             return SettlementFailure.InsufficientFunds;
         }
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(PAYMENT_AUTHORIZATION_TYPEHASH, authorization)));
-        if (!SignatureChecker.isValidSignatureNow(authorization.payer, digest, signature)) {
+        if (!BoundedSignatureChecker.isValidSignatureNow(authorization.payer, digest, signature)) {
             return SettlementFailure.InvalidSignature;
         }
         return SettlementFailure.None;
@@ -178,10 +176,6 @@ abstract contract PaymentAuthorizations is EscrowAccounts, EIP712 {
         cache.token = token;
     }
 
-    function _spendable(address token, address payer) private view returns (uint256) {
-        return _balances[token][payer] + _withdrawals[token][payer].amount;
-    }
-
     function _revertFor(
         SettlementFailure failure,
         PaymentAuthorization calldata authorization,
@@ -196,7 +190,10 @@ abstract contract PaymentAuthorizations is EscrowAccounts, EIP712 {
         }
         if (failure == SettlementFailure.NonceUsed) revert NonceAlreadyUsed(authorization.payer, authorization.nonce);
         if (failure == SettlementFailure.InsufficientFunds) {
-            revert InsufficientFunds(_spendable(authorization.token, authorization.payer), authorization.amount);
+            revert InsufficientFunds(
+                _spendable(authorization.token, authorization.payer, authorization.payee),
+                authorization.amount
+            );
         }
         revert InvalidSignature();
     }

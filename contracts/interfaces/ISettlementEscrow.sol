@@ -97,6 +97,14 @@ interface ISettlementEscrow {
         uint64 unlockAt;
     }
 
+    /// @notice Funds a payer reserved for one payee: only payments to that payee can draw on them,
+    /// and the payer gets them back only through a delayed release. `releaseAt` is 0 while no
+    /// release was requested. This is what lets a gateway serve first and settle later.
+    struct Commitment {
+        uint256 amount;
+        uint64 releaseAt;
+    }
+
     // ---------------------------------------------------------------- events
 
     /// @notice `funder` deposited `amount` of `token` to `account`'s balance.
@@ -113,6 +121,18 @@ interface ISettlementEscrow {
     event WithdrawalCancelled(address indexed token, address indexed account, uint256 amount);
     /// @notice `account` withdrew `amount` of `token`.
     event Withdrawn(address indexed token, address indexed account, uint256 amount);
+    /// @notice `payer` committed `amount` more of `token` to `payee`; `totalCommitted` is now reserved for it.
+    event Committed(
+        address indexed token,
+        address indexed payer,
+        address indexed payee,
+        uint256 amount,
+        uint256 totalCommitted
+    );
+    /// @notice `payer` asked for its commitment to `payee` back; it can be released at `releaseAt`.
+    event ReleaseRequested(address indexed token, address indexed payer, address indexed payee, uint64 releaseAt);
+    /// @notice The rest of `payer`'s commitment to `payee`, `amount`, went back to the payer's balance.
+    event Released(address indexed token, address indexed payer, address indexed payee, uint256 amount);
     /// @notice A payment authorization was settled: `amount` left the payer, `amount - fee` went to the payee.
     event PaymentSettled(
         address indexed payer,
@@ -125,8 +145,6 @@ interface ISettlementEscrow {
     );
     /// @notice An entry of `settleBatch` was skipped, for `reason`; nothing changed for it.
     event PaymentFailed(address indexed payer, uint256 indexed nonce, SettlementFailure reason);
-    /// @notice `payer` invalidated the nonces set in `mask` within word `wordPosition`.
-    event NoncesInvalidated(address indexed payer, uint256 indexed wordPosition, uint256 mask);
     /// @notice A hold was opened.
     event HoldAuthorized(
         bytes32 indexed holdId,
@@ -179,7 +197,7 @@ interface ISettlementEscrow {
     error WithdrawalLocked(uint64 unlockAt);
     /// @notice Nothing to claim.
     error NothingToClaim();
-    /// @notice The payee is the zero address.
+    /// @notice The payee is the zero address or the escrow itself.
     error InvalidPayee();
     /// @notice The authorization's `validAfter` has not passed yet.
     error AuthorizationNotYetValid(uint256 validAfter);
@@ -221,4 +239,12 @@ interface ISettlementEscrow {
     error InsufficientEarnings(uint256 earnings, uint256 required);
     /// @notice Nothing to sweep: the escrow holds no more than it owes.
     error NothingToSweep();
+    /// @notice The permit failed and the caller is not the owner, so no existing allowance may be used.
+    error PermitFailed(address token, address owner);
+    /// @notice The payer has nothing committed to this payee.
+    error NothingCommitted();
+    /// @notice No release of this commitment was requested.
+    error ReleaseNotRequested();
+    /// @notice The commitment can be released at `releaseAt`.
+    error ReleaseLocked(uint64 releaseAt);
 }

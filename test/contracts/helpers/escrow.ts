@@ -2,7 +2,8 @@
  * Shared fixture for the settlement-escrow tests: a registry with the four production tokens
  * (as faithful mocks), an escrow, funded agents, and EIP-712 signing helpers.
  */
-import type { Address, Hex, WalletClient } from "viem";
+import type { Address, Hex } from "viem";
+import type { HardhatViemHelpers, WalletClient } from "@nomicfoundation/hardhat-viem/types";
 import { parseSignature } from "viem";
 import { METHOD_EIP3009, METHOD_ERC20, METHOD_PERMIT } from "./registry.js";
 
@@ -119,7 +120,7 @@ export async function signPayment(
   message: PaymentAuthorization,
 ): Promise<Hex> {
   return wallet.signTypedData({
-    account: wallet.account!,
+    account: wallet.account,
     domain: escrowDomain(domain),
     types: PAYMENT_AUTHORIZATION_TYPES,
     primaryType: "PaymentAuthorization",
@@ -130,7 +131,7 @@ export async function signPayment(
 /** Signs a hold authorization with the payer's wallet against the escrow's domain. */
 export async function signHold(wallet: WalletClient, domain: EscrowDomain, message: HoldAuthorization): Promise<Hex> {
   return wallet.signTypedData({
-    account: wallet.account!,
+    account: wallet.account,
     domain: escrowDomain(domain),
     types: HOLD_AUTHORIZATION_TYPES,
     primaryType: "HoldAuthorization",
@@ -145,7 +146,7 @@ export async function signReceiveWithAuthorization(
   message: { from: Address; to: Address; value: bigint; validAfter: bigint; validBefore: bigint; nonce: Hex },
 ) {
   const signature = await wallet.signTypedData({
-    account: wallet.account!,
+    account: wallet.account,
     domain: {
       name: token.name ?? USDC_DOMAIN_NAME,
       version: token.version ?? USDC_DOMAIN_VERSION,
@@ -166,7 +167,7 @@ export async function signPermit(
   message: { owner: Address; spender: Address; value: bigint; nonce: bigint; deadline: bigint },
 ) {
   const signature = await wallet.signTypedData({
-    account: wallet.account!,
+    account: wallet.account,
     domain: {
       name: token.name ?? USDC_DOMAIN_NAME,
       version: token.version ?? USDC_DOMAIN_VERSION,
@@ -205,16 +206,15 @@ export const TOKEN_METHODS = {
  * Wallets: [0] admin (also pauser), [1] agent, [2] payee, [3] operator, [4] stranger,
  * [5] fee recipient, [6] second agent.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export async function deployEscrowSystem(viem: any) {
-  const wallets: WalletClient[] = await viem.getWalletClients();
+export async function deployEscrowSystem(viem: HardhatViemHelpers) {
+  const wallets = await viem.getWalletClients();
   const [admin, agent, payee, operator, stranger, feeRecipient, agent2] = wallets as [
     WalletClient, WalletClient, WalletClient, WalletClient, WalletClient, WalletClient, WalletClient,
   ];
   const publicClient = await viem.getPublicClient();
   const chainId = await publicClient.getChainId();
 
-  const registry = await viem.deployContract("TokenRegistry", [admin.account!.address]);
+  const registry = await viem.deployContract("TokenRegistry", [admin.account.address]);
   const usdc = await viem.deployContract("MockUSDC", [USDC_DOMAIN_NAME, "USDC.e", USDC_DOMAIN_VERSION]);
   const usdt = await viem.deployContract("MockUSDT", []);
   const skl = await viem.deployContract("MockSKL", []);
@@ -231,24 +231,26 @@ export async function deployEscrowSystem(viem: any) {
 
   const escrow = await viem.deployContract("SettlementEscrow", [
     registry.address,
-    admin.account!.address,
+    admin.account.address,
     Number(ADMIN_TRANSFER_DELAY),
     WITHDRAWAL_DELAY,
-    feeRecipient.account!.address,
+    feeRecipient.account.address,
   ]);
-  await escrow.write.grantRole([await escrow.read.PAUSER_ROLE(), admin.account!.address]);
-  await escrow.write.grantRole([await escrow.read.OPERATOR_ROLE(), operator.account!.address]);
+  await escrow.write.grantRole([await escrow.read.PAUSER_ROLE(), admin.account.address]);
+  await escrow.write.grantRole([await escrow.read.OPERATOR_ROLE(), operator.account.address]);
 
   // Each agent gets 1,000 USDC / USDT, 1,000 SKL and 10 WETH in its wallet, all approved to the escrow.
   for (const a of [agent, agent2]) {
-    const addr = a.account!.address;
+    const addr = a.account.address;
     await usdc.write.mint([addr, 1_000_000_000n]);
     await usdt.write.mint([addr, 1_000_000_000n]);
     await skl.write.mint([addr, 1_000n * 10n ** 18n]);
     await weth.write.deposit({ account: a.account, value: 10n * 10n ** 18n });
-    for (const t of [usdc, usdt, skl, weth]) {
-      await t.write.approve([escrow.address, 2n ** 255n], { account: a.account });
-    }
+    const unlimited = 2n ** 255n;
+    await usdc.write.approve([escrow.address, unlimited], { account: a.account });
+    await usdt.write.approve([escrow.address, unlimited], { account: a.account });
+    await skl.write.approve([escrow.address, unlimited], { account: a.account });
+    await weth.write.approve([escrow.address, unlimited], { account: a.account });
   }
 
   const domain: EscrowDomain = { chainId, verifyingContract: escrow.address };
