@@ -411,7 +411,11 @@ abstract contract EscrowAccounts is ISettlementEscrow, AccessControlDefaultAdmin
             _balances[token][payer] = balance - rest;
         } else {
             if (balance != 0) _balances[token][payer] = 0;
-            _withdrawals[token][payer].amount -= rest - balance;
+            PendingWithdrawal storage pending = _withdrawals[token][payer];
+            uint256 left = pending.amount - (rest - balance);
+            // A fully drawn withdrawal is cleared, so "nothing pending" always reads as all zeros.
+            if (left == 0) delete _withdrawals[token][payer];
+            else pending.amount = left;
         }
     }
 

@@ -65,7 +65,8 @@ abstract contract PaymentAuthorizations is EscrowAccounts, EIP712 {
         }
     }
 
-    /// @notice Why `settle` would fail right now, without changing state.
+    /// @notice Why `settle` would fail right now, without changing state. A pause is not reported
+    /// here: `settle` reverts with `EnforcedPause` while `paused()` is true.
     /// @param authorization The signed payment.
     /// @param signature The payer's signature.
     /// @return `None` if it would settle, otherwise the first failing check.
@@ -77,7 +78,7 @@ abstract contract PaymentAuthorizations is EscrowAccounts, EIP712 {
         return _check(authorization, signature, cache);
     }
 
-    /// @notice Whether `payer` has used (or invalidated) `nonce`.
+    /// @notice Whether `payer` has used `nonce` (for a settled payment or a hold).
     /// @param payer The payer.
     /// @param nonce The nonce.
     /// @return True if used.

@@ -205,7 +205,7 @@ interface ISettlementEscrow {
     error AuthorizationExpired(uint256 validBefore);
     /// @notice The amount is outside the token's per-payment limits.
     error AmountOutOfRange(uint256 amount, uint128 minAmount, uint128 maxAmount);
-    /// @notice The payer's nonce was already used or invalidated.
+    /// @notice The payer's nonce was already used by a settled payment or a hold.
     error NonceAlreadyUsed(address payer, uint256 nonce);
     /// @notice The payer's balance plus pending withdrawal is below the amount.
     error InsufficientFunds(uint256 spendable, uint256 required);
