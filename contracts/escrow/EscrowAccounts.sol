@@ -142,6 +142,8 @@ abstract contract EscrowAccounts is ISettlementEscrow, AccessControlDefaultAdmin
         bytes32 r,
         bytes32 s
     ) external whenNotPaused nonReentrant {
+        // Registry check first, so an unaccepted or code-less token gets TokenNotAccepted, not a bare revert.
+        uint256 before = _checkDepositable(token, amount);
         bool permitted;
         try IERC20Permit(token).permit(owner, address(this), amount, deadline, v, r, s) {
             permitted = true;
@@ -149,7 +151,8 @@ abstract contract EscrowAccounts is ISettlementEscrow, AccessControlDefaultAdmin
             permitted = false;
         }
         if (!permitted && msg.sender != owner) revert PermitFailed(token, owner);
-        _depositFrom(token, owner, owner, amount);
+        IERC20(token).safeTransferFrom(owner, address(this), amount);
+        _creditDeposit(token, owner, owner, amount, before);
     }
 
     // ------------------------------------------------------------------ withdrawals
