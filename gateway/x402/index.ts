@@ -1,0 +1,10 @@
+export * from "./errors.js";
+export * from "./codec.js";
+export * from "./primitives.js";
+export * from "./networks.js";
+export { type X402Version, x402Versions, parseWire, readVersion } from "./parse.js";
+export * from "./settlement.js";
+export * from "./v1.js";
+export * from "./v2.js";
+export * from "./headers.js";
+export * from "./facilitator.js";
