@@ -6,6 +6,7 @@ import hardhatMocha from "@nomicfoundation/hardhat-mocha";
 import hardhatNetworkHelpers from "@nomicfoundation/hardhat-network-helpers";
 import hardhatVerify from "@nomicfoundation/hardhat-verify";
 import hardhatKeystore from "@nomicfoundation/hardhat-keystore";
+import { ppaTasks } from "./scripts/tasks/index.js";
 
 /** SKALE chains reject Cancun opcodes (TSTORE/MCOPY), so everything targets Shanghai. */
 export const EVM_VERSION = "shanghai";
@@ -19,19 +20,26 @@ export const SKALE_BASE_CHAIN_ID = 1187947933;
 // on machines without general internet access, and the wasm build gives the same bytecode everywhere.
 const solcPath = createRequire(import.meta.url).resolve("solc/soljson.js");
 
+/** 200 runs keeps the escrow under the 24 KiB code-size limit. */
+const COMPILER_SETTINGS = {
+  evmVersion: EVM_VERSION,
+  optimizer: { enabled: true, runs: 200 },
+};
+
 export default defineConfig({
   plugins: [hardhatViem, hardhatViemAssertions, hardhatMocha, hardhatNetworkHelpers, hardhatVerify, hardhatKeystore],
+  tasks: ppaTasks,
+  // Both profiles are spelled out: a single-version config makes Hardhat derive "production" from
+  // the version alone, dropping evmVersion, and solc would then emit Cancun opcodes SKALE rejects.
   solidity: {
-    version: SOLC_VERSION,
-    path: solcPath,
-    settings: {
-      evmVersion: EVM_VERSION,
-      optimizer: { enabled: true, runs: 200 },
+    profiles: {
+      default: { version: SOLC_VERSION, path: solcPath, settings: COMPILER_SETTINGS },
+      production: { version: SOLC_VERSION, path: solcPath, settings: COMPILER_SETTINGS },
     },
   },
   paths: {
     tests: {
-      mocha: "test/contracts",
+      mocha: "test",
       solidity: "test/solidity",
     },
   },
@@ -40,6 +48,31 @@ export default defineConfig({
     solidity: {
       fuzz: { runs: 256 },
       invariant: { runs: 64, depth: 64, failOnRevert: false },
+    },
+  },
+  // Blockscout explorers for hardhat-verify (`npx hardhat verify blockscout`, scripts/verify.ts).
+  chainDescriptors: {
+    [SKALE_BASE_SEPOLIA_CHAIN_ID]: {
+      name: "SKALE Base Sepolia",
+      chainType: "l1",
+      blockExplorers: {
+        blockscout: {
+          name: "SKALE Base Sepolia Explorer",
+          url: "https://base-sepolia-testnet-explorer.skalenodes.com",
+          apiUrl: "https://base-sepolia-testnet-explorer.skalenodes.com/api",
+        },
+      },
+    },
+    [SKALE_BASE_CHAIN_ID]: {
+      name: "SKALE Base",
+      chainType: "l1",
+      blockExplorers: {
+        blockscout: {
+          name: "SKALE Base Explorer",
+          url: "https://skale-base-explorer.skalenodes.com",
+          apiUrl: "https://skale-base-explorer.skalenodes.com/api",
+        },
+      },
     },
   },
   networks: {
