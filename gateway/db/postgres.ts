@@ -1,0 +1,146 @@
+/**
+ * The shared backend: a node-postgres pool. Several gateway instances pointed at one PostgreSQL
+ * coordinate through it (unique constraints, row locks, advisory locks).
+ *
+ * Failure handling: PostgreSQL may drop a connection at any time (restart, failover,
+ * pg_terminate_backend, network). node-postgres reports that as an 'error' event, and an
+ * 'error' event without a listener kills the process. The pool listens for idle clients; we
+ * listen on a client while it is checked out for a transaction and discard it afterwards, so a
+ * dropped connection fails only the statement that used it. A statement that checks out a
+ * connection in the instant between the server closing it and the client noticing also fails,
+ * once; there is no automatic retry because a failed statement may still have committed — the
+ * caller retries, as after any transient error, relying on the ledger's idempotency.
+ */
+import pg from "pg";
+import { TransactionAbortedError, describeError, stderrLogger, toSqlParams } from "./database.js";
+import type { Database, DbLogger, QueryResult, Queryable, SqlValue } from "./database.js";
+import { assertOutsideTransaction, runInTransactionScope } from "./transaction-guard.js";
+
+export interface PostgresConfig {
+  /** Pool size per gateway process. Default 10. */
+  max?: number;
+  /** Server-side limit per statement, so a stuck query cannot hold locks forever. Default 15 s. */
+  statementTimeoutMs?: number;
+  /** Limit on opening a connection (and on waiting for a free pooled one). Default 5 s. */
+  connectionTimeoutMs?: number;
+  /** The server ends sessions idle inside a transaction this long, releasing their locks
+   * (a process frozen mid-transaction). Default 60 s. */
+  idleInTransactionTimeoutMs?: number;
+  /** Schema to put first on search_path, e.g. to host several deployments in one database. */
+  schema?: string;
+  applicationName?: string;
+  logger?: DbLogger;
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export async function openPostgres(url: string, config: PostgresConfig = {}): Promise<Database> {
+  const logger = config.logger ?? stderrLogger;
+  if (config.schema !== undefined && !IDENTIFIER.test(config.schema)) {
+    throw new Error(`invalid schema name ${JSON.stringify(config.schema)}: use lowercase letters, digits and _`);
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: config.max ?? 10,
+    connectionTimeoutMillis: config.connectionTimeoutMs ?? 5_000,
+    statement_timeout: config.statementTimeoutMs ?? 15_000,
+    idle_in_transaction_session_timeout: config.idleInTransactionTimeoutMs ?? 60_000,
+    application_name: config.applicationName ?? "payperagent-gateway",
+    // Startup options apply to every pooled connection; a `SET` would reach only one of them.
+    ...(config.schema === undefined ? {} : { options: `-c search_path=${config.schema}` }),
+  });
+  pool.on("error", (error) => {
+    logger.warn({ err: describeError(error) }, "idle PostgreSQL connection failed; the pool replaces it");
+  });
+  try {
+    // Fail at start, not at the first payment, when the database is unreachable.
+    await pool.query("SELECT 1");
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw error;
+  }
+  return postgresDatabase(pool, logger);
+}
+
+function postgresDatabase(pool: pg.Pool, logger: DbLogger): Database {
+  let closing: Promise<void> | undefined;
+  const db: Database = {
+    kind: "postgres",
+    async query<T>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<T>> {
+      assertOutsideTransaction(db, "query");
+      return toResult<T>(await pool.query(sql, toSqlParams(params)));
+    },
+    async exec(sql: string): Promise<void> {
+      assertOutsideTransaction(db, "exec");
+      // Without parameters node-postgres uses the simple protocol, which runs several statements.
+      await pool.query(sql);
+    },
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      assertOutsideTransaction(db, "transaction");
+      return runTransaction(pool, logger, (tx) => runInTransactionScope(db, () => fn(tx)));
+    },
+    close(): Promise<void> {
+      closing ??= pool.end();
+      return closing;
+    },
+  };
+  return db;
+}
+
+async function runTransaction<T>(pool: pg.Pool, logger: DbLogger, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let connectionError: Error | undefined;
+  const onError = (error: Error): void => {
+    connectionError = error;
+    logger.warn({ err: describeError(error) }, "PostgreSQL connection failed inside a transaction");
+  };
+  client.on("error", onError);
+  // Statements after COMMIT/ROLLBACK would run on a client already back in the pool, possibly
+  // inside someone else's transaction, so a leaked `tx` is closed for good.
+  let open = true;
+  const ensureOpen = (): void => {
+    if (!open) throw new Error("transaction is already finished; this tx object can no longer be used");
+  };
+  const tx: Queryable = {
+    async query<R>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<R>> {
+      ensureOpen();
+      return toResult<R>(await client.query(sql, toSqlParams(params)));
+    },
+    async exec(sql: string): Promise<void> {
+      ensureOpen();
+      await client.query(sql);
+    },
+  };
+  // True once COMMIT or ROLLBACK has reached the server; until then a failure must roll back.
+  let settled = false;
+  try {
+    await client.query("BEGIN");
+    const result = await fn(tx);
+    open = false;
+    const commit = await client.query("COMMIT");
+    settled = true;
+    // A statement that failed inside `fn` (its error caught there) aborts the transaction, and
+    // PostgreSQL then answers COMMIT with ROLLBACK instead of an error: the caller must know.
+    if (commit.command === "ROLLBACK") throw new TransactionAbortedError();
+    return result;
+  } catch (error) {
+    open = false;
+    if (!settled) {
+      try {
+        await client.query("ROLLBACK");
+      } catch (rollbackError) {
+        // The connection is gone or confused; it must not go back into the pool.
+        connectionError ??= rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      }
+    }
+    throw error;
+  } finally {
+    client.off("error", onError);
+    // Passing an error destroys the client instead of returning a possibly broken one.
+    client.release(connectionError);
+  }
+}
+
+function toResult<T>(result: pg.QueryResult): QueryResult<T> {
+  return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
+}
