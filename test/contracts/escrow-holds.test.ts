@@ -3,10 +3,11 @@
  * `voidHold`, `reclaim`, `refund`, `getHold`, `holdIdFor`, `hashHoldAuthorization`).
  *
  * Conventions used throughout:
- * - Every state-changing call is wrapped in `expectLedgerChange`, which reads the whole escrow ledger
- *   (balances, commitments, pending withdrawals, earnings, fees, the amount still held in open holds, totalOwed)
- *   AND the real ERC-20 balances of the escrow and every actor, before and after, and asserts that
- *   exactly the listed entries moved by exactly the listed amounts — everything else is unchanged.
+ * - Every state-changing call is wrapped in `expectLedgerChange` (helpers/ledger.ts), which reads the
+ *   whole escrow ledger (balances, commitments, pending withdrawals, earnings, fees, the amount still
+ *   held in open holds, totalOwed) AND the real ERC-20 balances of the escrow and every actor, before
+ *   and after, and asserts that exactly the listed entries moved by exactly the listed amounts —
+ *   everything else is unchanged.
  * - Each ledger read also checks, for every hold ever opened, `refunded <= captured <= authorized`,
  *   and the accounting identity
  *   `sum(balances + commitments + pending + earnings) + fees + held == totalOwed == token.balanceOf(escrow)`.
@@ -15,19 +16,8 @@
 import { network } from "hardhat";
 import { expect } from "chai";
 import type { Address, Hex } from "viem";
+import { concat, encodeAbiParameters, getAddress, hashTypedData, keccak256, toHex, zeroAddress } from "viem";
 import {
-  concat,
-  encodeAbiParameters,
-  erc20Abi,
-  getAddress,
-  hashTypedData,
-  isAddressEqual,
-  keccak256,
-  toHex,
-  zeroAddress,
-} from "viem";
-import {
-  deployEscrowSystem,
   escrowDomain,
   HOLD_AUTHORIZATION_TYPES,
   HoldStatus,
@@ -40,26 +30,30 @@ import {
   signPayment,
   type HoldAuthorization,
 } from "./helpers/escrow.js";
+import {
+  challenge,
+  DEPOSIT,
+  expectHoldInvariant,
+  expectLedgerChange,
+  expectNoChange,
+  feeOf,
+  fundedFixture,
+  key,
+  latestTimestamp,
+  readLedger,
+  TOKENS,
+  walletOf,
+  type Ctx,
+  type TokenName,
+  type Wallet,
+} from "./helpers/ledger.js";
 import { TokenStatus } from "./helpers/registry.js";
 
 const { viem, networkHelpers } = await network.create();
 
-// ------------------------------------------------------------------------------------------------
-// Fixture: the shared escrow system, with every agent's wallet tokens partly deposited.
-// ------------------------------------------------------------------------------------------------
-
-const TOKENS = ["usdc", "usdt", "skl", "weth"] as const;
-type TokenName = (typeof TOKENS)[number];
-const ACCOUNTS = ["agent", "agent2", "payee", "payee2", "operator", "stranger", "feeRecipient"] as const;
-type AccountName = (typeof ACCOUNTS)[number];
-
-/** What each agent deposits in the fixture. */
-const DEPOSIT: Record<TokenName, bigint> = {
-  usdc: 100_000_000n, // 100 USDC
-  usdt: 100_000_000n, // 100 USDT
-  skl: 100n * 10n ** 18n, // 100 SKL
-  weth: 10n ** 18n, // 1 WETH
-};
+// The funded fixture, the ledger keys and the whole-ledger assertions are shared with the settlement
+// tests (helpers/ledger.ts); what is specific to holds follows.
+const fixture = fundedFixture(viem);
 
 /** A typical hold in each token. */
 const HOLD_AMOUNT: Record<TokenName, bigint> = {
@@ -70,154 +64,6 @@ const HOLD_AMOUNT: Record<TokenName, bigint> = {
 };
 
 const FEE_BPS = 250; // 2.5 %
-
-async function deployFunded() {
-  const base = await deployEscrowSystem(viem);
-  const escrow = await viem.getContractAt("SettlementEscrow", base.escrow.address);
-  const registry = await viem.getContractAt("TokenRegistry", base.registry.address);
-  const publicClient = await viem.getPublicClient();
-  const payee2 = base.wallets[7]!;
-  const wallet = {
-    admin: base.admin,
-    agent: base.agent,
-    agent2: base.agent2,
-    payee: base.payee,
-    payee2,
-    operator: base.operator,
-    stranger: base.stranger,
-    feeRecipient: base.feeRecipient,
-  };
-  const addr = Object.fromEntries(
-    Object.entries(wallet).map(([name, w]) => [name, getAddress(w.account!.address)]),
-  ) as Record<keyof typeof wallet, Address>;
-  const tokens: Record<TokenName, Address> = {
-    usdc: getAddress(base.usdc.address),
-    usdt: getAddress(base.usdt.address),
-    skl: getAddress(base.skl.address),
-    weth: getAddress(base.weth.address),
-  };
-  for (const who of [addr.agent, addr.agent2]) {
-    for (const t of TOKENS) await escrow.write.deposit([tokens[t], DEPOSIT[t]], { account: who });
-  }
-  return { escrow, registry, publicClient, wallet, addr, tokens, domain: base.domain };
-}
-
-const fixture = deployFunded;
-type Ctx = Awaited<ReturnType<typeof deployFunded>>;
-type Wallet = Ctx["wallet"]["agent"];
-
-// ------------------------------------------------------------------------------------------------
-// Ledger helpers
-// ------------------------------------------------------------------------------------------------
-
-type Ledger = Record<string, bigint>;
-
-/** Ledger keys, e.g. `usdc.balance.agent`; `usdc.held` is what open holds still reserve. */
-const key = {
-  balance: (t: TokenName, a: AccountName) => `${t}.balance.${a}`,
-  committed: (t: TokenName, payer: PayerName, payee: AccountName) => `${t}.committed.${payer}->${payee}`,
-  pending: (t: TokenName, a: AccountName) => `${t}.pending.${a}`,
-  earnings: (t: TokenName, a: AccountName) => `${t}.earnings.${a}`,
-  wallet: (t: TokenName, a: AccountName) => `${t}.wallet.${a}`,
-  fees: (t: TokenName) => `${t}.fees`,
-  held: (t: TokenName) => `${t}.held`,
-  totalOwed: (t: TokenName) => `${t}.totalOwed`,
-  escrowTokens: (t: TokenName) => `${t}.escrowTokenBalance`,
-};
-
-/** Only the agents pay (and so only they can have commitments). */
-const PAYERS = ["agent", "agent2"] as const;
-type PayerName = (typeof PAYERS)[number];
-
-type Hold = Awaited<ReturnType<Ctx["escrow"]["read"]["getHold"]>>;
-
-/** Every hold ever opened on this chain (from the HoldAuthorized logs), with its current state. */
-async function allHolds(c: Ctx): Promise<{ holdId: Hex; hold: Hold }[]> {
-  const logs = await c.publicClient.getContractEvents({
-    address: c.escrow.address,
-    abi: c.escrow.abi,
-    eventName: "HoldAuthorized",
-    fromBlock: 0n,
-  });
-  return Promise.all(
-    logs.map(async (l) => ({ holdId: l.args.holdId!, hold: await c.escrow.read.getHold([l.args.holdId!]) })),
-  );
-}
-
-function expectHoldInvariant(holdId: Hex, h: Hold) {
-  expect(h.refunded <= h.captured, `hold ${holdId}: refunded <= captured`).to.equal(true);
-  expect(h.captured <= h.authorized, `hold ${holdId}: captured <= authorized`).to.equal(true);
-  if (h.status === HoldStatus.Open) expect(h.captured < h.authorized, `open hold ${holdId} has something left`).to.equal(true);
-}
-
-async function readLedger(c: Ctx): Promise<Ledger> {
-  const reads: Promise<[string, bigint]>[] = [];
-  const entry = (k: string, p: Promise<bigint>) => reads.push(p.then((v) => [k, v] as [string, bigint]));
-  const erc20Balance = (token: Address, who: Address) =>
-    c.publicClient.readContract({ address: token, abi: erc20Abi, functionName: "balanceOf", args: [who] });
-  for (const t of TOKENS) {
-    const token = c.tokens[t];
-    for (const a of ACCOUNTS) {
-      const who = c.addr[a];
-      entry(key.balance(t, a), c.escrow.read.balanceOf([token, who]));
-      entry(key.pending(t, a), c.escrow.read.pendingWithdrawal([token, who]).then((p) => p.amount));
-      entry(key.earnings(t, a), c.escrow.read.earningsOf([token, who]));
-      entry(key.wallet(t, a), erc20Balance(token, who));
-    }
-    for (const payer of PAYERS) {
-      for (const payee of ACCOUNTS) {
-        entry(
-          key.committed(t, payer, payee),
-          c.escrow.read.commitmentOf([token, c.addr[payer], c.addr[payee]]).then((x) => x.amount),
-        );
-      }
-    }
-    entry(key.fees(t), c.escrow.read.accruedFees([token]));
-    entry(key.totalOwed(t), c.escrow.read.totalOwed([token]));
-    entry(key.escrowTokens(t), erc20Balance(token, c.escrow.address));
-  }
-  const ledger: Ledger = Object.fromEntries(await Promise.all(reads));
-  for (const t of TOKENS) ledger[key.held(t)] = 0n;
-  for (const { holdId, hold } of await allHolds(c)) {
-    expectHoldInvariant(holdId, hold);
-    const t = TOKENS.find((n) => isAddressEqual(c.tokens[n], hold.token));
-    if (t !== undefined && hold.status === HoldStatus.Open) ledger[key.held(t)]! += hold.authorized - hold.captured;
-  }
-  for (const t of TOKENS) {
-    let owed = ledger[key.fees(t)]! + ledger[key.held(t)]!;
-    for (const a of ACCOUNTS) owed += ledger[key.balance(t, a)]! + ledger[key.pending(t, a)]! + ledger[key.earnings(t, a)]!;
-    for (const payer of PAYERS) for (const payee of ACCOUNTS) owed += ledger[key.committed(t, payer, payee)]!;
-    expect(ledger[key.totalOwed(t)], `${t}: totalOwed equals the sum of all buckets`).to.equal(owed);
-    expect(ledger[key.escrowTokens(t)], `${t}: the escrow holds exactly what it owes`).to.equal(owed);
-  }
-  return ledger;
-}
-
-/** Asserts that exactly the entries of `expected` moved, by exactly those amounts. */
-function expectDelta(before: Ledger, after: Ledger, expected: Record<string, bigint>) {
-  for (const k of Object.keys(expected)) expect(before, `unknown ledger key ${k}`).to.have.property(k);
-  const actual: Record<string, bigint> = {};
-  for (const k of Object.keys(after)) {
-    const d = after[k]! - before[k]!;
-    if (d !== 0n) actual[k] = d;
-  }
-  const wanted = Object.fromEntries(Object.entries(expected).filter(([, v]) => v !== 0n));
-  expect(actual, "ledger movement").to.deep.equal(wanted);
-}
-
-async function expectLedgerChange<T>(c: Ctx, action: () => Promise<T>, expected: Record<string, bigint>): Promise<T> {
-  const before = await readLedger(c);
-  const result = await action();
-  expectDelta(before, await readLedger(c), expected);
-  return result;
-}
-
-/** Runs `action`, which must revert, and checks that nothing at all moved. */
-function expectNoChange(c: Ctx, action: () => Promise<void>) {
-  return expectLedgerChange(c, action, {});
-}
-
-const feeOf = (amount: bigint, bps: number) => (amount * BigInt(bps)) / 10_000n;
 
 // ------------------------------------------------------------------------------------------------
 // Hold helpers
@@ -232,12 +78,6 @@ interface HoldTerms {
   captureDeadline: bigint;
   refundDeadline: bigint;
   challengeHash: Hex;
-}
-
-const challenge = (label: string): Hex => keccak256(toHex(label));
-
-async function latestTimestamp(c: Ctx): Promise<bigint> {
-  return (await c.publicClient.getBlock()).timestamp;
 }
 
 /** Defaults: 10 USDC for payee, capturable for a day, refundable for a week, fresh nonce. */
@@ -270,12 +110,6 @@ async function openHold(c: Ctx, overrides: Partial<HoldTerms> = {}, payer: Addre
   const terms = await holdTerms(c, overrides);
   await authorize(c, terms, payer);
   return { holdId: holdIdOf(payer, terms.nonce), terms };
-}
-
-function walletOf(c: Ctx, who: Address): Wallet {
-  const found = Object.values(c.wallet).find((w) => isAddressEqual(w.account!.address, who));
-  if (found === undefined) throw new Error(`no wallet for ${who}`);
-  return found;
 }
 
 /** A hold authorization signed by its payer (or by `signer`), usable for the next hour. */
