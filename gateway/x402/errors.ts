@@ -45,6 +45,7 @@ export const errorCodes = {
   upstream_failed: { status: 502, description: "The upstream service failed to respond correctly." },
   chain_unavailable: { status: 503, description: "The chain cannot be reached right now." },
   database_unavailable: { status: 503, description: "The database cannot be reached right now." },
+  price_unavailable: { status: 503, description: "No fresh price is available for this token right now." },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -155,7 +155,7 @@ describe("x402 errors", () => {
     expect(byStatus[409]).to.deep.equal(["payment_in_flight"]);
     expect(byStatus[429]).to.deep.equal(["rate_limited"]);
     expect(byStatus[502]).to.deep.equal(["upstream_failed"]);
-    expect(byStatus[503]).to.have.members(["chain_unavailable", "database_unavailable"]);
+    expect(byStatus[503]).to.have.members(["chain_unavailable", "database_unavailable", "price_unavailable"]);
     expect(byStatus[402]).to.include.members([
       "malformed_payment",
       "unsupported_version",

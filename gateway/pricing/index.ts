@@ -1,0 +1,5 @@
+export * from "./errors.js";
+export * from "./rational.js";
+export * from "./usd.js";
+export * from "./discount.js";
+export * from "./price-sources.js";
