@@ -1,0 +1,3 @@
+export * from "./types.js";
+export * from "./chain.js";
+export * from "./exact/index.js";
