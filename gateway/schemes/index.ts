@@ -1,3 +1,4 @@
 export * from "./types.js";
 export * from "./chain.js";
 export * from "./exact/index.js";
+export * from "./transfer/index.js";
