@@ -1,0 +1,135 @@
+import { createHash } from "node:crypto";
+import type { Context, Middleware } from "koa";
+import type { PaidRoute, PaymentFlow, Receipt, ReservedPayment, StoredResponse } from "../payments/index.js";
+import { PaymentError } from "../x402/index.js";
+import { PAYMENT_HEADERS, PAYMENT_RESPONSE_HEADERS } from "./headers.js";
+import { readBody, state } from "./middleware.js";
+
+/** What an upstream handler answers; `body` is bytes, text, or anything JSON-serializable. */
+export interface UpstreamResponse {
+  readonly status?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body: unknown;
+}
+
+export interface PaidRequest {
+  readonly ctx: Context;
+  /** The raw body (already read for the fingerprint). */
+  readonly body: Uint8Array;
+  readonly payment: ReservedPayment;
+}
+
+export type PaidHandler = (request: PaidRequest) => Promise<UpstreamResponse>;
+
+export interface PaidOptions {
+  readonly maxBodyBytes: number;
+}
+
+/**
+ * The payment middleware for routes settled synchronously (docs/gateway-design.md, steps 2–7).
+ * The handler runs only for a verified, reserved payment; the payment is charged only when the
+ * handler answered successfully, and released otherwise.
+ */
+export function paid(flow: PaymentFlow, route: PaidRoute, handler: PaidHandler, options: PaidOptions): Middleware {
+  return async (ctx) => {
+    const s = state(ctx);
+    const resource = { url: resourceUrl(ctx), description: route.description, mimeType: route.mimeType };
+    const offers = await flow.quote(route, resource);
+    s.challenge = () => flow.challenge(offers, resource);
+
+    const v1 = header(ctx, PAYMENT_HEADERS[1]);
+    const v2 = header(ctx, PAYMENT_HEADERS[2]);
+    if (v1 === undefined && v2 === undefined) throw new PaymentError("payment_required");
+
+    const body = await readBody(ctx, options.maxBodyBytes);
+    const accepted = await flow.acceptPayment({ v1, v2 }, offers, fingerprint(ctx, body));
+    if (accepted.kind === "replay") {
+      s.log.info("replayed a stored response");
+      send(ctx, accepted.response);
+      return;
+    }
+    const { reserved } = accepted;
+    s.log.info({ payer: reserved.payment.payer, scheme: reserved.payment.scheme, amount: reserved.payment.amount.toString() }, "payment reserved");
+
+    let upstream: UpstreamResponse;
+    try {
+      upstream = await handler({ ctx, body, payment: reserved });
+    } catch (error) {
+      s.log.warn({ err: error }, "upstream failed; releasing the payment");
+      s.receipt = await flow.releasePayment(reserved, "upstream failed");
+      throw new PaymentError("upstream_failed", "the upstream service failed; nothing was charged");
+    }
+    const status = upstream.status ?? 200;
+    if (status >= 500) {
+      s.receipt = await flow.releasePayment(reserved, `upstream answered ${status}`);
+      throw new PaymentError("upstream_failed", `the upstream service answered ${status}; nothing was charged`);
+    }
+    if (status >= 400) {
+      // The request itself was refused (bad query...): relay the answer, but do not charge for it.
+      const receipt = await flow.releasePayment(reserved, `upstream answered ${status}`);
+      send(ctx, withReceipt(serialize(upstream, status), receipt));
+      return;
+    }
+
+    try {
+      const response = await flow.completePayment(reserved, (receipt) => withReceipt(serialize(upstream, status), receipt));
+      s.log.info({ payer: reserved.payment.payer }, "payment settled");
+      send(ctx, response);
+    } catch (error) {
+      const receipt = error instanceof PaymentError ? (error.details?.["receipt"] as Receipt | undefined) : undefined;
+      if (receipt !== undefined) s.receipt = receipt;
+      throw error;
+    }
+  };
+}
+
+/** Absent or not; an empty value counts as present (and malformed). */
+function header(ctx: Context, name: string): string | undefined {
+  const value = ctx.headers[name];
+  return Array.isArray(value) ? value.join(",") : value;
+}
+
+/** The resource URL as the client addressed it (behind a trusted proxy, its scheme and host). */
+function resourceUrl(ctx: Context): string {
+  return `${ctx.protocol}://${ctx.host}${ctx.path}`;
+}
+
+/**
+ * Identifies "the same request" for idempotent retries: method, path, the query with its
+ * parameters in a canonical order, and a hash of the body.
+ */
+export function fingerprint(ctx: Context, body: Uint8Array): string {
+  const query = new URLSearchParams(ctx.querystring);
+  query.sort();
+  const hash = createHash("sha256");
+  hash.update(`${ctx.method}\n${ctx.path}\n${query.toString()}\n`);
+  hash.update(createHash("sha256").update(body).digest("hex"));
+  return hash.digest("hex");
+}
+
+function serialize(upstream: UpstreamResponse, status: number): StoredResponse {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(upstream.headers ?? {})) headers[name.toLowerCase()] = value;
+  let body: Uint8Array;
+  if (upstream.body instanceof Uint8Array) {
+    body = upstream.body;
+    headers["content-type"] ??= "application/octet-stream";
+  } else if (typeof upstream.body === "string") {
+    body = Buffer.from(upstream.body, "utf8");
+    headers["content-type"] ??= "text/plain; charset=utf-8";
+  } else {
+    body = Buffer.from(JSON.stringify(upstream.body ?? null), "utf8");
+    headers["content-type"] ??= "application/json; charset=utf-8";
+  }
+  return { status, headers, body };
+}
+
+function withReceipt(response: StoredResponse, receipt: Receipt): StoredResponse {
+  return { ...response, headers: { ...response.headers, [PAYMENT_RESPONSE_HEADERS[receipt.version].toLowerCase()]: receipt.value } };
+}
+
+function send(ctx: Context, response: StoredResponse): void {
+  ctx.status = response.status;
+  for (const [name, value] of Object.entries(response.headers)) ctx.set(name, value);
+  ctx.body = Buffer.from(response.body);
+}
