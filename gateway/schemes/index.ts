@@ -2,3 +2,4 @@ export * from "./types.js";
 export * from "./chain.js";
 export * from "./exact/index.js";
 export * from "./transfer/index.js";
+export * from "./escrow/index.js";

@@ -1,0 +1,86 @@
+import type { Address } from "viem";
+import { type Queryable, toBigInt } from "../db/database.js";
+
+/**
+ * What the gateway has accepted from a payer and not yet seen settled: the part of the payer's
+ * on-chain funds it must treat as already spent. The escrow scheme subtracts it from the payer's
+ * commitment before serving anything on credit; without it, every request would see the whole
+ * commitment and a payer could be served N times against funds that cover one.
+ */
+export interface UnsettledQuery {
+  readonly chainId: number;
+  readonly token: Address;
+  readonly payer: Address;
+  readonly payee: Address;
+  /** Only payments of this scheme; all schemes when omitted. */
+  readonly scheme?: string;
+  /**
+   * Leave this payment out. The HTTP layer claims a payment's key (state `reserved`) before the
+   * scheme verifies it, so without this a payment would count against itself.
+   */
+  readonly excludePaymentKey?: string;
+}
+
+export interface UnsettledLedger {
+  /** Sum of the amounts accepted and not settled yet, in the token's atomic units; 0 when none. */
+  unsettledAmount(input: UnsettledQuery): Promise<bigint>;
+}
+
+/**
+ * The states in which a payment may still draw on the payer's funds: `reserved` (claimed, being
+ * verified or served), `verified` (waiting for settlement) and `submitted` (in a broadcast batch
+ * whose receipt has not been processed). `confirmed` is already reflected on chain and `released`
+ * never will be. `failed` payments are given up: if reconciliation later finds one mined after
+ * all, the chain reflects it by then. Must stay the predicate of `payments_unsettled_idx`
+ * (001_payments.sql).
+ */
+export const UNSETTLED_STATES = ["reserved", "verified", "submitted"] as const;
+
+/*
+ * The state list is spelled out in the SQL rather than bound as a parameter: PostgreSQL only uses
+ * a partial index when it can prove the query's WHERE implies the index predicate, which it cannot
+ * do through a parameter of a generic plan. Addresses are stored lower case (CHECK constraints).
+ * The optional filters test their parameter for NULL so the statement text stays the same for
+ * every call.
+ */
+const UNSETTLED_SQL = `
+  SELECT COALESCE(SUM(amount), 0) AS total
+    FROM payments
+   WHERE token = $1 AND payer = $2 AND payee = $3
+     AND state IN ('reserved', 'verified', 'submitted')
+     AND chain_id = $4
+     AND ($5::text IS NULL OR scheme = $5::text)
+     AND ($6::text IS NULL OR payment_key <> $6::text)`;
+
+export function unsettledParams(input: UnsettledQuery): [string, string, string, number, string | null, string | null] {
+  if (!Number.isSafeInteger(input.chainId) || input.chainId <= 0) throw new RangeError(`invalid chain id ${input.chainId}`);
+  return [
+    lowerAddress(input.token, "token"),
+    lowerAddress(input.payer, "payer"),
+    lowerAddress(input.payee, "payee"),
+    input.chainId,
+    input.scheme ?? null,
+    input.excludePaymentKey?.toLowerCase() ?? null,
+  ];
+}
+
+/**
+ * The ledger over the `payments` table. `db` may be the database or an open transaction, so a
+ * caller can read the sum in the same transaction that claims a payment.
+ */
+export function createUnsettledLedger(db: Queryable): UnsettledLedger {
+  return {
+    async unsettledAmount(input) {
+      const { rows } = await db.query<{ total: unknown }>(UNSETTLED_SQL, unsettledParams(input));
+      return toBigInt(rows[0]?.total ?? 0);
+    },
+  };
+}
+
+/** The SQL, for EXPLAIN in tests and for operators checking the plan. */
+export const unsettledAmountSql: string = UNSETTLED_SQL;
+
+function lowerAddress(value: string, what: string): string {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) throw new TypeError(`${what} is not an address: ${value}`);
+  return value.toLowerCase();
+}

@@ -1,0 +1,332 @@
+import {
+  type Address,
+  type Hash,
+  type Hex,
+  type TransactionReceipt,
+  type TransactionSerializableEIP1559,
+  type TransactionSerializableLegacy,
+  encodeFunctionData,
+  isAddressEqual,
+  keccak256,
+  parseEventLogs,
+} from "viem";
+import { type ErrorCode, PaymentError, isPaymentError } from "../../x402/errors.js";
+import { chainUnavailable, feeFields } from "../chain.js";
+import type { ChainReader, SettlementWallet, VerifiedPayment } from "../types.js";
+import { type SettlementFailureName, settlementEscrowAbi, settlementFailureName } from "./abi.js";
+import { failureCode } from "./failures.js";
+import type { EscrowSettlementData } from "./payload.js";
+import { assertSameEscrow, escrowSettlementData, settledEventMatches, settlementRefused, withHeadroom } from "./settle.js";
+
+/**
+ * Batch settlement for the settlement engine, in separable steps so the engine can persist the
+ * signed transaction before anything leaves the process:
+ *
+ *   prepareEscrowBatch      validate each payment's stored data, simulate `settleBatch`, keep
+ *                           the entries the escrow would settle, reject the rest with their code
+ *   buildEscrowBatchTransaction   calldata, gas, nonce and fees of one transaction
+ *   signEscrowBatchTransaction    the raw signed bytes and their hash (store these first)
+ *   broadcastEscrowBatch          send the raw bytes (again, after a crash: same bytes, same hash)
+ *   awaitEscrowBatch              wait for the receipt, read each entry's outcome from the logs
+ *
+ * `settleEscrowBatch` runs them in order for callers that need no persistence in between.
+ */
+
+/** A payment the simulation says the escrow settles, with its validated settlement data. */
+export interface EscrowBatchEntry {
+  readonly payment: VerifiedPayment;
+  readonly data: EscrowSettlementData;
+}
+
+/** Why an entry did not settle: the escrow's failure, or a problem with what the ledger stored. */
+export type EscrowBatchFailure = Exclude<SettlementFailureName, "None"> | "invalid_settlement_data" | "no_event";
+
+export type EscrowBatchOutcome =
+  | { readonly paymentKey: string; readonly status: "settled"; readonly fee: bigint }
+  /**
+   * `rejected`: left out before sending (the simulation or validation refused it), nothing was
+   * sent for it. `failed`: it was in the transaction and the escrow skipped it (`PaymentFailed`),
+   * because state changed between simulation and inclusion. Either way nothing moved for it.
+   * `nonce_used` means reconcile first: an earlier transaction of ours may have settled it.
+   */
+  | {
+      readonly paymentKey: string;
+      readonly status: "rejected" | "failed";
+      readonly code: ErrorCode;
+      readonly failure: EscrowBatchFailure;
+    };
+
+export interface PreparedEscrowBatch {
+  readonly chainId: number;
+  readonly escrow: Address;
+  /** What the transaction will carry, in input order. Empty when nothing can be settled. */
+  readonly entries: readonly EscrowBatchEntry[];
+  readonly rejected: readonly EscrowBatchOutcome[];
+}
+
+export interface PrepareEscrowBatchInput {
+  readonly publicClient: ChainReader;
+  readonly escrow: Address;
+  /** The settlement account: the simulation runs as it, as the transaction will. */
+  readonly sender: Address;
+  readonly payments: readonly VerifiedPayment[];
+}
+
+/**
+ * Validates and simulates. Dropping refused entries leaves the others' simulated outcome as it
+ * was: a refused entry changes nothing on chain, so later entries saw the same state with or
+ * without it. Throws `chain_unavailable` when the node cannot answer or the escrow is paused.
+ */
+export async function prepareEscrowBatch(input: PrepareEscrowBatchInput): Promise<PreparedEscrowBatch> {
+  const chainId = batchChainId(input.payments);
+  assertDistinctKeys(input.payments);
+  const rejected: EscrowBatchOutcome[] = [];
+  const candidates: EscrowBatchEntry[] = [];
+  for (const payment of input.payments) {
+    let data: EscrowSettlementData;
+    try {
+      data = escrowSettlementData(payment, chainId);
+    } catch (error) {
+      if (!isPaymentError(error)) throw error;
+      rejected.push({ paymentKey: payment.paymentKey, status: "rejected", code: error.code, failure: "invalid_settlement_data" });
+      continue;
+    }
+    assertSameEscrow(data, input.escrow);
+    candidates.push({ payment, data });
+  }
+  if (candidates.length === 0) return { chainId, escrow: input.escrow, entries: [], rejected };
+
+  let results: readonly number[];
+  try {
+    ({ result: results } = await input.publicClient.simulateContract({
+      address: input.escrow,
+      abi: settlementEscrowAbi,
+      functionName: "settleBatch",
+      args: [candidates.map(signedPayment)],
+      account: input.sender,
+    }));
+  } catch (error) {
+    throw settlementRefused(error, { batch: candidates.length });
+  }
+  const entries: EscrowBatchEntry[] = [];
+  candidates.forEach((entry, i) => {
+    const failure = settlementFailureName(results[i] ?? 0);
+    if (failure === "None") entries.push(entry);
+    else rejected.push({ paymentKey: entry.payment.paymentKey, status: "rejected", code: failureCode(failure), failure });
+  });
+  return { chainId, escrow: input.escrow, entries, rejected };
+}
+
+export type EscrowBatchTransaction = TransactionSerializableLegacy | TransactionSerializableEIP1559;
+
+export interface BuildEscrowBatchInput {
+  readonly publicClient: ChainReader;
+  readonly batch: PreparedEscrowBatch;
+  readonly sender: Address;
+  /** The engine's transaction nonce; the sender's pending count when omitted. */
+  readonly nonce?: number;
+  /** Price per gas; `eth_gasPrice` (legacy chains) or the node's EIP-1559 estimate when omitted. */
+  readonly gasPrice?: bigint;
+}
+
+/** One fully specified transaction (nothing left for a signer or node to fill in). */
+export async function buildEscrowBatchTransaction(input: BuildEscrowBatchInput): Promise<EscrowBatchTransaction> {
+  const { batch, publicClient: reader, sender } = input;
+  if (batch.entries.length === 0) throw new RangeError("an escrow batch needs at least one entry");
+  const call = {
+    address: batch.escrow,
+    abi: settlementEscrowAbi,
+    functionName: "settleBatch",
+    args: [batch.entries.map(signedPayment)],
+  } as const;
+  let gas: bigint;
+  try {
+    gas = await reader.estimateContractGas({ ...call, account: sender });
+  } catch (error) {
+    throw settlementRefused(error, { batch: batch.entries.length });
+  }
+  const base = {
+    chainId: batch.chainId,
+    to: batch.escrow,
+    data: encodeFunctionData(call),
+    gas: withHeadroom(gas),
+    nonce: input.nonce ?? (await pendingNonce(reader, sender)),
+  };
+  const fees = await feeFields(reader, batch.chainId, input.gasPrice);
+  if (fees.type === "legacy") return { ...base, type: "legacy", gasPrice: fees.gasPrice };
+  if ("maxFeePerGas" in fees) return { ...base, ...fees };
+  // A signed transaction cannot leave the fees to the node, so the estimate is taken now.
+  try {
+    const { maxFeePerGas, maxPriorityFeePerGas } = await reader.estimateFeesPerGas();
+    return { ...base, type: "eip1559", maxFeePerGas, maxPriorityFeePerGas };
+  } catch (error) {
+    throw chainUnavailable("fee estimation failed", error);
+  }
+}
+
+export interface SignedEscrowBatch {
+  /** The raw transaction, as `eth_sendRawTransaction` takes it. */
+  readonly serialized: Hex;
+  /** keccak256(serialized): the transaction hash, known before broadcasting. */
+  readonly hash: Hash;
+}
+
+/**
+ * Signs without sending. A local account (a private key in the process, what the engine uses)
+ * signs with no RPC at all; a JSON-RPC account needs a node that supports `eth_signTransaction`.
+ */
+export async function signEscrowBatchTransaction(
+  wallet: SettlementWallet,
+  transaction: EscrowBatchTransaction,
+): Promise<SignedEscrowBatch> {
+  const account = wallet.account;
+  const serialized =
+    account.type === "local"
+      ? await account.signTransaction(transaction)
+      : await wallet.signTransaction({ ...transaction, account, chain: null });
+  return { serialized, hash: keccak256(serialized) };
+}
+
+/**
+ * Sends the signed bytes. Sending them again is harmless (same hash); a node that already knows
+ * the transaction counts as success. Any other failure is `chain_unavailable` with the hash in
+ * `details.transaction`: it may or may not be out, so the engine reconciles by hash.
+ */
+export async function broadcastEscrowBatch(reader: ChainReader, signed: SignedEscrowBatch): Promise<Hash> {
+  try {
+    await reader.sendRawTransaction({ serializedTransaction: signed.serialized });
+  } catch (error) {
+    if (!isAlreadyKnown(error)) throw chainUnavailable("broadcast failed", error, { transaction: signed.hash });
+  }
+  return signed.hash;
+}
+
+export interface EscrowBatchReceipt {
+  readonly transaction: Hash;
+  readonly blockNumber: bigint;
+  /** One per entry of the batch, in its order. */
+  readonly outcomes: readonly EscrowBatchOutcome[];
+}
+
+/**
+ * Waits for one confirmation and reads each entry's outcome from the escrow's own logs. A
+ * reverted transaction settled nothing: `settlement_failed` with the hash, the entries go back
+ * to the queue. No receipt in time: `chain_unavailable` with the hash.
+ */
+export async function awaitEscrowBatch(input: {
+  readonly publicClient: ChainReader;
+  readonly batch: PreparedEscrowBatch;
+  readonly transaction: Hash;
+  readonly receiptTimeoutMs?: number;
+}): Promise<EscrowBatchReceipt> {
+  let receipt: TransactionReceipt;
+  try {
+    receipt = await input.publicClient.waitForTransactionReceipt({
+      hash: input.transaction,
+      confirmations: 1,
+      timeout: input.receiptTimeoutMs ?? 60_000,
+    });
+  } catch (error) {
+    throw chainUnavailable("no receipt for the batch transaction", error, { transaction: input.transaction });
+  }
+  if (receipt.status !== "success") {
+    throw new PaymentError("settlement_failed", "the batch transaction reverted", { transaction: input.transaction });
+  }
+  return { transaction: input.transaction, blockNumber: receipt.blockNumber, outcomes: batchOutcomes(receipt, input.batch) };
+}
+
+/**
+ * Each entry's fate in a mined batch. Within one transaction (payer, nonce) identifies an entry:
+ * the simulation let through at most one entry per pair, since the first marks the nonce used.
+ */
+export function batchOutcomes(receipt: TransactionReceipt, batch: PreparedEscrowBatch): EscrowBatchOutcome[] {
+  const ours = receipt.logs.filter((log) => isAddressEqual(log.address, batch.escrow));
+  const settled = parseEventLogs({ abi: settlementEscrowAbi, eventName: "PaymentSettled", logs: ours });
+  const failed = parseEventLogs({ abi: settlementEscrowAbi, eventName: "PaymentFailed", logs: ours });
+  return batch.entries.map(({ payment, data }): EscrowBatchOutcome => {
+    const a = data.authorization;
+    const paymentKey = payment.paymentKey;
+    const done = settled.find((log) => isAddressEqual(log.args.payer, a.payer) && log.args.nonce === a.nonce);
+    if (done !== undefined && settledEventMatches(done.args, a)) return { paymentKey, status: "settled", fee: done.args.fee };
+    const skipped = failed.find((log) => isAddressEqual(log.args.payer, a.payer) && log.args.nonce === a.nonce);
+    if (skipped !== undefined) {
+      const failure = settlementFailureName(skipped.args.reason);
+      if (failure !== "None") return { paymentKey, status: "failed", code: failureCode(failure), failure };
+    }
+    return { paymentKey, status: "failed", code: "settlement_failed", failure: "no_event" };
+  });
+}
+
+export interface SettleEscrowBatchInput {
+  readonly walletClient: SettlementWallet;
+  readonly publicClient: ChainReader;
+  readonly escrow: Address;
+  readonly payments: readonly VerifiedPayment[];
+  readonly nonce?: number;
+  readonly gasPrice?: bigint;
+  readonly receiptTimeoutMs?: number;
+}
+
+export interface EscrowBatchResult {
+  /** Undefined when no entry could be sent. */
+  readonly transaction: Hash | undefined;
+  readonly blockNumber: bigint | undefined;
+  /** One per input payment, in input order. */
+  readonly outcomes: readonly EscrowBatchOutcome[];
+}
+
+/** Prepare, build, sign, broadcast and await in one call. */
+export async function settleEscrowBatch(input: SettleEscrowBatchInput): Promise<EscrowBatchResult> {
+  const sender = input.walletClient.account.address;
+  const batch = await prepareEscrowBatch({ ...input, sender });
+  if (batch.entries.length === 0) return { transaction: undefined, blockNumber: undefined, outcomes: inInputOrder(input.payments, batch.rejected) };
+  const transaction = await buildEscrowBatchTransaction({ ...input, batch, sender });
+  const signed = await signEscrowBatchTransaction(input.walletClient, transaction);
+  await broadcastEscrowBatch(input.publicClient, signed);
+  const mined = await awaitEscrowBatch({ ...input, batch, transaction: signed.hash });
+  return { ...mined, outcomes: inInputOrder(input.payments, [...batch.rejected, ...mined.outcomes]) };
+}
+
+function inInputOrder(payments: readonly VerifiedPayment[], outcomes: readonly EscrowBatchOutcome[]): EscrowBatchOutcome[] {
+  const byKey = new Map(outcomes.map((outcome) => [outcome.paymentKey, outcome]));
+  return payments.map((payment) => {
+    const outcome = byKey.get(payment.paymentKey);
+    if (outcome === undefined) throw new Error(`no outcome for ${payment.paymentKey}`);
+    return outcome;
+  });
+}
+
+/** One payment twice in a batch is the caller's bug: its outcomes could not be told apart. */
+function assertDistinctKeys(payments: readonly VerifiedPayment[]): void {
+  const keys = new Set<string>();
+  for (const { paymentKey } of payments) {
+    if (keys.has(paymentKey)) throw new TypeError(`payment ${paymentKey} appears twice in one batch`);
+    keys.add(paymentKey);
+  }
+}
+
+function signedPayment(entry: EscrowBatchEntry) {
+  return { authorization: entry.data.authorization, signature: entry.data.signature };
+}
+
+/** All payments of one batch are on one chain; that chain decides legacy vs EIP-1559 and signs. */
+function batchChainId(payments: readonly VerifiedPayment[]): number {
+  const first = payments[0];
+  if (first === undefined) throw new RangeError("an escrow batch needs at least one payment");
+  const other = payments.find((payment) => payment.chainId !== first.chainId);
+  if (other !== undefined) throw new TypeError(`one batch holds payments on chains ${first.chainId} and ${other.chainId}`);
+  return first.chainId;
+}
+
+async function pendingNonce(reader: ChainReader, sender: Address): Promise<number> {
+  try {
+    return await reader.getTransactionCount({ address: sender, blockTag: "pending" });
+  } catch (error) {
+    throw chainUnavailable("eth_getTransactionCount failed", error);
+  }
+}
+
+/** geth "already known", Nethermind/Besu "AlreadyKnown", skaled / OpenEthereum "Known transaction". */
+function isAlreadyKnown(error: unknown): boolean {
+  return error instanceof Error && /already known|alreadyknown|known transaction|already imported/i.test(error.message);
+}
