@@ -7,20 +7,12 @@ import { network } from "hardhat";
 import { expect } from "chai";
 import { keccak256, parseSignature, toHex } from "viem";
 import { USDC_DOMAIN_NAME, USDC_DOMAIN_VERSION, deployEscrowSystem } from "./helpers/escrow.js";
+import { transferWithAuthorizationTypes } from "../../gateway/schemes/exact/abi.js";
 
 const { viem, networkHelpers } = await network.create();
 const fixture = () => deployEscrowSystem(viem);
 
-const TRANSFER_WITH_AUTHORIZATION_TYPES = {
-  TransferWithAuthorization: [
-    { name: "from", type: "address" },
-    { name: "to", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "validAfter", type: "uint256" },
-    { name: "validBefore", type: "uint256" },
-    { name: "nonce", type: "bytes32" },
-  ],
-} as const;
+const TRANSFER_WITH_AUTHORIZATION_TYPES = transferWithAuthorizationTypes;
 
 describe("gas reference points", () => {
   it("a plain ERC-20 transfer and an EIP-3009 transferWithAuthorization of USDC", async () => {

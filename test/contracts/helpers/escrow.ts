@@ -6,6 +6,7 @@ import type { Address, Hex } from "viem";
 import type { HardhatViemHelpers, WalletClient } from "@nomicfoundation/hardhat-viem/types";
 import { parseSignature } from "viem";
 import { METHOD_EIP3009, METHOD_ERC20, METHOD_PERMIT } from "./registry.js";
+import { paymentAuthorizationTypes } from "../../../gateway/schemes/escrow/abi.js";
 
 export const ONE_HOUR = 3_600n;
 export const ONE_DAY = 86_400n;
@@ -56,18 +57,8 @@ export interface HoldAuthorization {
   challengeHash: Hex;
 }
 
-export const PAYMENT_AUTHORIZATION_TYPES = {
-  PaymentAuthorization: [
-    { name: "payer", type: "address" },
-    { name: "payee", type: "address" },
-    { name: "token", type: "address" },
-    { name: "amount", type: "uint256" },
-    { name: "nonce", type: "uint256" },
-    { name: "validAfter", type: "uint256" },
-    { name: "validBefore", type: "uint256" },
-    { name: "challengeHash", type: "bytes32" },
-  ],
-} as const;
+/** The payer's typed-data struct, from the gateway module that verifies it: one definition for both. */
+export const PAYMENT_AUTHORIZATION_TYPES = paymentAuthorizationTypes;
 
 export const HOLD_AUTHORIZATION_TYPES = {
   HoldAuthorization: [
