@@ -141,6 +141,28 @@ export function isCheckViolation(error: unknown): boolean {
   return sqlState(error) === SQLSTATE.checkViolation;
 }
 
+/** Node socket errors that mean the server could not be reached or went away. */
+const UNREACHABLE_SOCKET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"]);
+
+/**
+ * Whether `error` says the database cannot be used right now (as opposed to a bad statement, which
+ * is our bug): connection exceptions (SQLSTATE class 08), a server shutting down or refusing
+ * connections (57P01-57P03), too many connections (53300), a cancelled or timed-out statement
+ * (57014), unreachable sockets, and pg's pool and client messages for the same. These become a 503
+ * `database_unavailable`, so clients retry instead of being told the request was wrong.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const state = sqlState(error);
+  if (state !== undefined) {
+    return state.startsWith("08") || ["57P01", "57P02", "57P03", "53300", "57014"].includes(state);
+  }
+  if (typeof error !== "object" || error === null) return false;
+  const code = "code" in error ? error.code : undefined;
+  if (typeof code === "string" && UNREACHABLE_SOCKET_CODES.has(code)) return true;
+  const message = error instanceof Error ? error.message : "";
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message);
+}
+
 /** Error fields worth logging without dumping parameters (which may hold signatures). */
 export function describeError(error: unknown): { message: string; code?: string } {
   const message = error instanceof Error ? error.message : String(error);

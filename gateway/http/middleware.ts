@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Context, Middleware, Next } from "koa";
 import type { Logger } from "../log.js";
-import { type ErrorCode, PaymentError, isErrorCode, isPaymentError } from "../x402/index.js";
+import { isDatabaseUnavailable } from "../db/database.js";
+import { type ErrorCode, PaymentError, errorStatus, isErrorCode, isPaymentError } from "../x402/index.js";
 import type { Challenge, Receipt } from "../payments/index.js";
 import { PAYMENT_RESPONSE_HEADERS } from "./headers.js";
 
@@ -126,6 +127,9 @@ function describe(error: unknown): { status: number; code: string; message: stri
     return { status: error.status, code: error.code, message: error.message, details };
   }
   if (error instanceof HttpError) return { status: error.status, code: error.code, message: error.message };
+  if (isDatabaseUnavailable(error)) {
+    return { status: errorStatus("database_unavailable"), code: "database_unavailable", message: "the database cannot be reached right now" };
+  }
   // Koa's own client errors (ctx.throw(4xx)) say so with `expose`.
   const status = typeof error === "object" && error !== null && "status" in error ? Number(error.status) : 500;
   if (status >= 400 && status < 500 && (error as { expose?: boolean }).expose === true) {
