@@ -39,12 +39,18 @@ export const configSchema = z.object({
   dataDir: z.string().min(1).default(".data/pglite"),
   corsOrigins: csv.default([]),
   trustProxy: bool.default(false),
-  /** Largest request body the gateway reads, bytes. */
+  /**
+   * The gateway's public base URL (e.g. https://api.example.com). When set, the resource URLs in
+   * 402 challenges are built from it instead of the request's Host header, which the client
+   * controls and which escrow and transfer-proof challenge hashes bind to.
+   */
+  publicUrl: z.url({ protocol: /^https?$/ }).optional(),
   /**
    * Tokens priced at $1 (stablecoins). The catalog's accepted tokens outside this list are not
    * offered until they have a price source. Default: those whose registry symbol starts with "USD".
    */
   stablecoins: csv.pipe(z.array(address)).optional(),
+  /** Largest request body the gateway reads, bytes. */
   maxBodyBytes: z.coerce.number().int().positive().max(10 * 1024 * 1024).default(1024 * 1024),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
@@ -64,6 +70,7 @@ const envNames: Record<keyof GatewayConfig, string> = {
   dataDir: "DATA_DIR",
   corsOrigins: "CORS_ORIGINS",
   trustProxy: "TRUST_PROXY",
+  publicUrl: "PUBLIC_URL",
   stablecoins: "STABLECOINS",
   maxBodyBytes: "MAX_BODY_BYTES",
   logLevel: "LOG_LEVEL",

@@ -17,6 +17,8 @@ export interface AppDeps {
   readonly trustProxy?: boolean;
   /** Default 1 MiB. */
   readonly maxBodyBytes?: number;
+  /** Public base URL for resource URLs in challenges; without it they come from the request. */
+  readonly publicUrl?: string;
   /** Mounts the API routes; `paid` wraps a handler in the payment flow. */
   readonly routes?: (router: Router, helpers: { paid: (route: PaidRoute, handler: PaidHandler) => Koa.Middleware }) => void;
 }
@@ -43,7 +45,7 @@ export function createApp(deps: AppDeps): Koa {
     ctx.status = ok ? 200 : 503;
     ctx.body = { status: ok ? "ok" : "degraded", db, chain };
   });
-  deps.routes?.(router, { paid: (route, handler) => paid(deps.flow, route, handler, { maxBodyBytes }) });
+  deps.routes?.(router, { paid: (route, handler) => paid(deps.flow, route, handler, { maxBodyBytes, publicUrl: deps.publicUrl }) });
 
   app.use(requestId(deps.logger));
   app.use(errorHandler());

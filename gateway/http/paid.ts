@@ -23,6 +23,8 @@ export type PaidHandler = (request: PaidRequest) => Promise<UpstreamResponse>;
 
 export interface PaidOptions {
   readonly maxBodyBytes: number;
+  /** The gateway's public base URL; see `resourceUrl`. */
+  readonly publicUrl?: string;
 }
 
 /**
@@ -33,7 +35,7 @@ export interface PaidOptions {
 export function paid(flow: PaymentFlow, route: PaidRoute, handler: PaidHandler, options: PaidOptions): Middleware {
   return async (ctx) => {
     const s = state(ctx);
-    const resource = { url: resourceUrl(ctx), description: route.description, mimeType: route.mimeType };
+    const resource = { url: resourceUrl(ctx, options.publicUrl), description: route.description, mimeType: route.mimeType };
     const offers = await flow.quote(route, resource);
     s.challenge = () => flow.challenge(offers, resource);
 
@@ -89,9 +91,14 @@ function header(ctx: Context, name: string): string | undefined {
   return Array.isArray(value) ? value.join(",") : value;
 }
 
-/** The resource URL as the client addressed it (behind a trusted proxy, its scheme and host). */
-function resourceUrl(ctx: Context): string {
-  return `${ctx.protocol}://${ctx.host}${ctx.path}`;
+/**
+ * The resource URL a challenge names. With a configured public base URL it is that base plus the
+ * request path, so a client cannot choose the host its payment is bound to; without one (local
+ * development) it is the URL as the client addressed it (behind a trusted proxy, its scheme and host).
+ */
+export function resourceUrl(request: Pick<Context, "protocol" | "host" | "path">, publicUrl?: string): string {
+  if (publicUrl === undefined) return `${request.protocol}://${request.host}${request.path}`;
+  return `${publicUrl.replace(/\/+$/, "")}${request.path}`;
 }
 
 /**

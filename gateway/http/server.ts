@@ -79,6 +79,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, routes
       corsOrigins: config.corsOrigins,
       trustProxy: config.trustProxy,
       maxBodyBytes: config.maxBodyBytes,
+      publicUrl: config.publicUrl,
       ...(routes === undefined ? {} : { routes }),
     });
 
