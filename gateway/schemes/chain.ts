@@ -1,4 +1,8 @@
 import {
+  type Abi,
+  type Address,
+  type Hash,
+  type TransactionReceipt,
   BaseError,
   ContractFunctionRevertedError,
   ContractFunctionZeroDataError,
@@ -7,7 +11,7 @@ import {
 } from "viem";
 import { type ErrorDetails, PaymentError } from "../x402/errors.js";
 import { skaleChain } from "../x402/networks.js";
-import type { ChainReader } from "./types.js";
+import type { ChainReader, SettleOptions, SettlementWallet } from "./types.js";
 
 /**
  * Chain plumbing shared by the scheme modules: telling a contract's refusal apart from a node that
@@ -91,4 +95,80 @@ export async function feeFields(reader: ChainReader, chainId: number, gasPrice?:
   }
   if (gasPrice !== undefined) return { type: "eip1559", maxFeePerGas: gasPrice, maxPriorityFeePerGas: gasPrice };
   return { type: "eip1559" };
+}
+
+/** Gas estimates get this much headroom: state can shift between estimate and inclusion. */
+const GAS_HEADROOM_PERCENT = 20n;
+
+export function withHeadroom(gas: bigint): bigint {
+  return gas + (gas * GAS_HEADROOM_PERCENT) / 100n;
+}
+
+/** What a settlement path needs to send one contract call. */
+export interface SenderContext {
+  readonly chainId: number;
+  readonly reader: ChainReader;
+  readonly wallet: SettlementWallet;
+  /** How long to wait for the receipt before reporting `chain_unavailable`. */
+  readonly receiptTimeoutMs: number;
+}
+
+/** One contract write, as the settlement paths build it. */
+export interface ContractWrite {
+  readonly address: Address;
+  readonly abi: Abi;
+  readonly functionName: string;
+  readonly args: readonly unknown[];
+}
+
+/**
+ * One settlement attempt of any scheme: estimate (which is also a last simulation, so a doomed
+ * transaction is never broadcast), send with the chain's fee fields, and wait for one
+ * confirmation. `refused` turns an estimate or send failure into the scheme's own error; a missing
+ * receipt is `chain_unavailable` carrying the hash, since the transaction may still be mined and
+ * the engine must reconcile by hash. Checking what the receipt says is the caller's job.
+ */
+export async function sendAndConfirm(
+  ctx: SenderContext,
+  call: ContractWrite,
+  options: SettleOptions,
+  refused: (error: unknown) => PaymentError,
+  details: ErrorDetails,
+): Promise<{ transaction: Hash; receipt: TransactionReceipt }> {
+  const account = ctx.wallet.account;
+  // viem's call types are generic over a literal ABI; the callers build their calls from theirs.
+  const request = { ...call, args: [...call.args] } as never;
+
+  let gas: bigint;
+  try {
+    gas = await ctx.reader.estimateContractGas({ ...(request as object), account } as never);
+  } catch (error) {
+    throw refused(error);
+  }
+  const fees = await feeFields(ctx.reader, ctx.chainId, options.gasPrice);
+
+  let transaction: Hash;
+  try {
+    transaction = await ctx.wallet.writeContract({
+      ...(request as object),
+      account,
+      chain: ctx.wallet.chain ?? null,
+      gas: withHeadroom(gas),
+      nonce: options.nonce,
+      ...fees,
+    } as never);
+  } catch (error) {
+    throw refused(error);
+  }
+
+  try {
+    const receipt = await ctx.reader.waitForTransactionReceipt({
+      hash: transaction,
+      confirmations: 1,
+      timeout: ctx.receiptTimeoutMs,
+    });
+    return { transaction, receipt };
+  } catch (error) {
+    throw chainUnavailable("no receipt for the settlement transaction", error, { ...details, transaction });
+  }
 }

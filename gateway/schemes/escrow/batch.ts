@@ -11,12 +11,12 @@ import {
   parseEventLogs,
 } from "viem";
 import { type ErrorCode, PaymentError, isPaymentError } from "../../x402/errors.js";
-import { chainUnavailable, feeFields } from "../chain.js";
+import { chainUnavailable, feeFields, withHeadroom } from "../chain.js";
 import type { ChainReader, SettlementWallet, VerifiedPayment } from "../types.js";
 import { type SettlementFailureName, settlementEscrowAbi, settlementFailureName } from "./abi.js";
 import { failureCode } from "./failures.js";
 import type { EscrowSettlementData } from "./payload.js";
-import { assertSameEscrow, escrowSettlementData, settledEventMatches, settlementRefused, withHeadroom } from "./settle.js";
+import { assertSameEscrow, escrowSettlementData, settledEventMatches, settlementRefused } from "./settle.js";
 
 /**
  * Batch settlement for the settlement engine, in separable steps so the engine can persist the

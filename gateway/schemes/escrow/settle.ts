@@ -1,23 +1,15 @@
 import { type Address, type Hash, type TransactionReceipt, isAddressEqual, parseEventLogs } from "viem";
 import { PaymentError } from "../../x402/errors.js";
-import { chainUnavailable, classifyCallError, feeFields } from "../chain.js";
-import type { ChainReader, SettleOptions, Settlement, SettlementWallet, VerifiedPayment } from "../types.js";
+import { type SenderContext, chainUnavailable, classifyCallError, sendAndConfirm } from "../chain.js";
+import type { SettleOptions, Settlement, VerifiedPayment } from "../types.js";
 import { settlementEscrowAbi } from "./abi.js";
 import { classifyEscrowRevert, failureCode } from "./failures.js";
 import { ESCROW_SCHEME } from "./offer.js";
 import { type EscrowAuthorization, type EscrowSettlementData, escrowPaymentKey, escrowSettlementDataSchema } from "./payload.js";
 
-export interface EscrowSettlerContext {
-  readonly chainId: number;
+export interface EscrowSettlerContext extends SenderContext {
   readonly escrow: Address;
-  readonly reader: ChainReader;
-  readonly wallet: SettlementWallet;
-  /** How long to wait for the receipt before reporting `chain_unavailable`. */
-  readonly receiptTimeoutMs: number;
 }
-
-/** Headroom over the estimate, in case state shifts between estimate and inclusion; unused gas is not paid. */
-export const GAS_HEADROOM_PERCENT = 20n;
 
 /**
  * The settlement data as the ledger returned it, re-validated against the payment's own columns
@@ -69,54 +61,16 @@ export async function settleEscrow(
 ): Promise<Settlement> {
   const data = escrowSettlementData(payment, ctx.chainId);
   assertSameEscrow(data, ctx.escrow);
-  const account = ctx.wallet.account;
+  const details = { payer: payment.payer, paymentKey: payment.paymentKey };
   const call = {
     address: ctx.escrow,
     abi: settlementEscrowAbi,
     functionName: "settle",
     args: [data.authorization, data.signature],
-  } as const;
-  const details = { payer: payment.payer, paymentKey: payment.paymentKey };
-
-  let gas: bigint;
-  try {
-    gas = await ctx.reader.estimateContractGas({ ...call, account });
-  } catch (error) {
-    throw settlementRefused(error, details);
-  }
-  const fees = await feeFields(ctx.reader, ctx.chainId, options.gasPrice);
-
-  let transaction: Hash;
-  try {
-    transaction = await ctx.wallet.writeContract({
-      ...call,
-      account,
-      chain: ctx.wallet.chain ?? null,
-      gas: withHeadroom(gas),
-      nonce: options.nonce,
-      ...fees,
-    });
-  } catch (error) {
-    throw settlementRefused(error, details);
-  }
-
-  let receipt: TransactionReceipt;
-  try {
-    receipt = await ctx.reader.waitForTransactionReceipt({
-      hash: transaction,
-      confirmations: 1,
-      timeout: ctx.receiptTimeoutMs,
-    });
-  } catch (error) {
-    // Broadcast but unconfirmed: it may still be mined, so the engine must reconcile by hash.
-    throw chainUnavailable("no receipt for the settlement transaction", error, { ...details, transaction });
-  }
+  };
+  const { transaction, receipt } = await sendAndConfirm(ctx, call, options, (error) => settlementRefused(error, details), details);
   checkSettleReceipt(receipt, ctx.escrow, data.authorization, payment.paymentKey);
   return { transaction, blockNumber: receipt.blockNumber };
-}
-
-export function withHeadroom(gas: bigint): bigint {
-  return gas + (gas * GAS_HEADROOM_PERCENT) / 100n;
 }
 
 /**

@@ -1,22 +1,14 @@
-import { type Address, type Hash, type TransactionReceipt, isAddressEqual, parseEventLogs } from "viem";
+import { type Address, type TransactionReceipt, isAddressEqual, parseEventLogs } from "viem";
 import { PaymentError } from "../../x402/errors.js";
-import { chainUnavailable, classifyCallError, feeFields } from "../chain.js";
-import type { ChainReader, SettleOptions, Settlement, SettlementWallet, VerifiedPayment } from "../types.js";
+import { type SenderContext, chainUnavailable, classifyCallError, sendAndConfirm } from "../chain.js";
+import type { SettleOptions, Settlement, VerifiedPayment } from "../types.js";
 import { eip3009Abi } from "./abi.js";
 import { type ExactPayload, exactPayloadSchema, transferWithAuthorizationArgs } from "./payload.js";
 import { revertCode } from "./reverts.js";
 import { EXACT_SCHEME } from "./verify.js";
 
-export interface ExactSettlerContext {
-  readonly chainId: number;
-  readonly reader: ChainReader;
-  readonly wallet: SettlementWallet;
-  /** How long to wait for the receipt before reporting `chain_unavailable`. */
-  readonly receiptTimeoutMs: number;
-}
+export type ExactSettlerContext = SenderContext;
 
-/** Headroom over the estimate, in case state shifts between estimate and inclusion; unused gas is not paid. */
-const GAS_HEADROOM_PERCENT = 20n;
 
 /**
  * The settlement data as the ledger returned it, re-validated: a corrupted or hand-edited row must
@@ -53,48 +45,14 @@ export async function settleExact(
     throw new TypeError(`payment for ${payment.scheme} on chain ${payment.chainId} sent to exact on chain ${ctx.chainId}`);
   }
   const payload = settlementPayload(payment);
-  const account = ctx.wallet.account;
+  const details = { payer: payment.payer, paymentKey: payment.paymentKey };
   const call = {
     address: payment.token,
     abi: eip3009Abi,
     functionName: "transferWithAuthorization",
     args: transferWithAuthorizationArgs(payload),
-  } as const;
-  const details = { payer: payment.payer, paymentKey: payment.paymentKey };
-
-  let gas: bigint;
-  try {
-    gas = await ctx.reader.estimateContractGas({ ...call, account });
-  } catch (error) {
-    throw settlementRefused(error, details);
-  }
-  const fees = await feeFields(ctx.reader, ctx.chainId, options.gasPrice);
-
-  let transaction: Hash;
-  try {
-    transaction = await ctx.wallet.writeContract({
-      ...call,
-      account,
-      chain: ctx.wallet.chain ?? null,
-      gas: gas + (gas * GAS_HEADROOM_PERCENT) / 100n,
-      nonce: options.nonce,
-      ...fees,
-    });
-  } catch (error) {
-    throw settlementRefused(error, details);
-  }
-
-  let receipt: TransactionReceipt;
-  try {
-    receipt = await ctx.reader.waitForTransactionReceipt({
-      hash: transaction,
-      confirmations: 1,
-      timeout: ctx.receiptTimeoutMs,
-    });
-  } catch (error) {
-    // Broadcast but unconfirmed: it may still be mined, so the engine must reconcile by hash.
-    throw chainUnavailable("no receipt for the settlement transaction", error, { ...details, transaction });
-  }
+  };
+  const { transaction, receipt } = await sendAndConfirm(ctx, call, options, (error) => settlementRefused(error, details), details);
   checkReceipt(receipt, payment);
   return { transaction, blockNumber: receipt.blockNumber };
 }
