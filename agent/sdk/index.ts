@@ -1,0 +1,11 @@
+export { AgentError, type AgentErrorCode, agentErrorCodes, isAgentError } from "./errors.js";
+export { formatAmount, parseAmount } from "./amounts.js";
+export { type AgentChain, type AgentReader, type AgentWallet } from "./chain.js";
+export { type PaymentChallenge, type PaymentOption, type X402Version, readChallenge } from "./challenge.js";
+export { DEFAULT_SCHEMES, type PaymentPolicy, type TokenPolicy } from "./policy.js";
+export { type BudgetStore, DailyBudget, type Reservation, type SpendRecord, budgetKey, jsonFileBudgetStore, memoryBudgetStore, utcDay } from "./budget.js";
+export { type PaymentReceipt, isCharged } from "./receipt.js";
+export { type PayFetch, type PayFetchOptions, type PayFetchResult, createPayFetch } from "./pay-fetch.js";
+export { type DepositResult, type EscrowAccount, type EscrowAccountOptions, type EscrowBalance, createEscrowAccount } from "./escrow-account.js";
+export { SCHEME_NAMES, type SchemeName, isSchemeName } from "./schemes/types.js";
+export { erc20Abi, escrowAccountAbi, tokenRegistryAbi } from "./abi.js";
