@@ -93,29 +93,30 @@ export function createRecorder(options: RecorderOptions): Recorder {
   }
 
   function drain(): Promise<void> {
+    // Reset in a `.finally` callback, which always runs after this assignment: a `finally` block
+    // inside the function would run synchronously when the queue is empty, before `??=` assigns,
+    // and leave `draining` set for good (nothing would ever be written again).
     draining ??= (async () => {
-      try {
-        while (queue.length > 0) {
-          const batch = queue.slice(0, batchSize);
-          const outcome = await writeBatch(batch);
-          if (outcome === "unavailable") {
-            if (!closed) {
-              retryTimer = setTimeout(() => {
-                retryTimer = undefined;
-                void drain();
-              }, delay);
-              retryTimer.unref();
-              delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
-            }
-            return;
+      while (queue.length > 0) {
+        const batch = queue.slice(0, batchSize);
+        const outcome = await writeBatch(batch);
+        if (outcome === "unavailable") {
+          if (!closed) {
+            retryTimer = setTimeout(() => {
+              retryTimer = undefined;
+              void drain();
+            }, delay);
+            retryTimer.unref();
+            delay = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
           }
-          delay = firstDelay;
-          queue.splice(0, batch.length);
+          return;
         }
-      } finally {
-        draining = undefined;
+        delay = firstDelay;
+        queue.splice(0, batch.length);
       }
-    })();
+    })().finally(() => {
+      draining = undefined;
+    });
     return draining;
   }
 

@@ -1,12 +1,18 @@
 import { readFileSync } from "node:fs";
 import { type Address, type Hex, getAddress, isAddress } from "viem";
 import { z } from "zod";
+import { fixedPriceSource } from "../pricing/price-sources.js";
+import { DEFAULT_ESCROW_VALIDITY_MARGIN_SECONDS } from "../schemes/escrow/verify.js";
+import { MIN_WITHDRAWAL_DELAY_SECONDS } from "../schemes/escrow/config.js";
+import { MIN_TOKEN_LENGTH as MIN_FACILITATOR_TOKEN_LENGTH } from "../facilitator/auth.js";
 
 /**
  * Gateway configuration: environment variables, optionally on top of a JSON file named by
  * `GATEWAY_CONFIG` (environment wins). Validated once at start-up; every problem is reported at
- * once, by field, so an operator fixes a config in one go. The signer key is accepted from the
- * environment only, so it never sits in a file that gets copied around.
+ * once, by field, so an operator fixes a config in one go. Secrets (the signer key, the
+ * facilitator and admin tokens) are accepted from the environment only, so they never sit in a
+ * file that gets copied around, and `describeConfig` masks them. The API catalogue has its own
+ * configuration (gateway/catalog/config.ts: CATALOG_CONFIG and the upstreams' variables).
  */
 
 const hexKey = z
@@ -26,6 +32,80 @@ const csv = z.union([z.string(), z.array(z.string())]).transform((v) =>
 const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no"])]).transform((v) =>
   typeof v === "boolean" ? v : ["true", "1", "yes"].includes(v),
 );
+
+/** The payment schemes the gateway can offer (docs/gateway-design.md). */
+export const SCHEME_NAMES = ["exact", "escrow", "transfer"] as const;
+
+const seconds = z.coerce.number().int().positive();
+
+/**
+ * Where a non-stablecoin's USD price comes from, per token (keyed by registry symbol, e.g. "SKL",
+ * or by token address). `fixed`: an operator-set price that expires `maxAgeSeconds` after
+ * `updatedAt`. `uniswap-v2`: the reserves of a pair against a USD stablecoin, refused when the pair
+ * has not traded for `maxAgeSeconds`. See gateway/pricing/price-sources.ts for the staleness rules.
+ */
+const fixedPriceSchema = z.object({
+  kind: z.literal("fixed"),
+  usd: z.string().min(1),
+  updatedAt: z.string().min(1),
+  maxAgeSeconds: z.int().positive(),
+  /** Shown in logs and errors, e.g. "SKL (ops, 2025-06-01)". */
+  label: z.string().min(1).max(100).optional(),
+});
+
+const uniswapV2PriceSchema = z.object({
+  kind: z.literal("uniswap-v2"),
+  pair: address,
+  /** The pair's USD stablecoin side, priced at exactly $1. */
+  quoteToken: address,
+  quoteDecimals: z.int().min(0).max(36),
+  maxAgeSeconds: z.int().positive(),
+  /** How long one reserves read is reused; default 15 s. */
+  cacheTtlMs: z.int().min(0).default(15_000),
+  /** Smallest stablecoin reserve (atomic units, decimal string) at which the pair is trusted. */
+  minQuoteReserve: z.string().regex(/^[1-9]\d*$/, "must be a positive integer in atomic units").transform(BigInt).optional(),
+  label: z.string().min(1).max(100).optional(),
+});
+
+const priceSourceSchema = z.discriminatedUnion("kind", [fixedPriceSchema, uniswapV2PriceSchema]).superRefine((source, ctx) => {
+  if (source.kind !== "fixed") return;
+  try {
+    // The same checks the source runs at start: a price that could never be used fails here.
+    fixedPriceSource(source, { name: source.label ?? "fixed" });
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: error instanceof Error ? error.message : String(error) });
+  }
+});
+
+export type PriceSourceConfig = z.output<typeof priceSourceSchema>;
+
+const PRICE_SOURCES_EXAMPLE = '{"SKL": {"kind": "fixed", "usd": "0.03", "updatedAt": "2025-06-01T00:00:00Z", "maxAgeSeconds": 604800}}';
+
+/** A JSON object in the environment, the object itself in a config file. */
+const priceSources = z.preprocess(
+  (value) => {
+    if (typeof value !== "string") return value;
+    try {
+      return JSON.parse(value) as unknown;
+    } catch {
+      return value;
+    }
+  },
+  z.record(z.string().min(1), priceSourceSchema, { error: `must be a JSON object such as ${PRICE_SOURCES_EXAMPLE}` }),
+);
+
+/** The same rule the admin routes enforce (gateway/http/ops-routes.ts): a guessable token is no lock. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
+
+/** A bearer token: printable, no spaces (it travels in an Authorization header). */
+const bearerToken = (min: number) =>
+  z
+    .string()
+    .min(min, `must be at least ${min} characters`)
+    .regex(/^[\x21-\x7e]+$/, "must be printable characters without spaces");
+
+/** Largest horizon the escrow's one-hour minimum withdrawal delay allows with the default margin. */
+const MAX_HORIZON_SECONDS = Number(MIN_WITHDRAWAL_DELAY_SECONDS - DEFAULT_ESCROW_VALIDITY_MARGIN_SECONDS) - 1;
 
 export const configSchema = z.object({
   port: z.coerce.number().int().min(0).max(65_535).default(8080),
@@ -53,6 +133,55 @@ export const configSchema = z.object({
   /** Largest request body the gateway reads, bytes. */
   maxBodyBytes: z.coerce.number().int().positive().max(10 * 1024 * 1024).default(1024 * 1024),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Schemes offered on every paid route (a route may narrow them). */
+  schemes: csv.pipe(z.array(z.enum(SCHEME_NAMES)).min(1)).default([...SCHEME_NAMES]),
+  /**
+   * The settlement engine's promise: an escrow payment served on credit is settled within this
+   * many seconds. Must stay below the escrow's minimum withdrawal delay (one hour) less the
+   * validity margin, or a payer could take its commitment back first; start-up also checks it
+   * against the deployed escrow's delay.
+   */
+  settlementHorizonSeconds: seconds.max(MAX_HORIZON_SECONDS).default(300),
+  /** How often the settlement engine looks for work. At least three runs must fit in the horizon. */
+  settlementIntervalMs: z.coerce.number().int().min(100).default(5_000),
+  /** Most payments per settlement transaction. */
+  settlementBatchMax: z.coerce.number().int().min(1).max(500).default(50),
+  /** Run the settlement engine in this process (every instance may: they share work through row locks). */
+  settlementWorker: bool.default(true),
+  /** Blocks a transfer proof needs (1 on SKALE: instant finality). */
+  transferMinConfirmations: z.coerce.number().int().min(1).max(1_000).default(1),
+  /** How old a transfer may be when its proof arrives. */
+  transferMaxAgeSeconds: seconds.max(7 * 86_400).default(600),
+  /** Price sources of non-stablecoin tokens (SKL, WETH); a token without one is not offered. */
+  priceSources: priceSources.default({}),
+  /**
+   * Bearer tokens of the resource servers allowed to call the facilitator's /verify and /settle
+   * (docs/facilitator.md), comma-separated. None: only loopback callers, unless `facilitatorOpen`.
+   */
+  facilitatorTokens: csv.pipe(z.array(bearerToken(MIN_FACILITATOR_TOKEN_LENGTH))).default([]),
+  /** Without tokens, serve the facilitator API to every caller (a private network only). */
+  facilitatorOpen: bool.default(false),
+  /** Bearer token of /admin/*; unset disables the admin endpoints. */
+  adminToken: bearerToken(MIN_ADMIN_TOKEN_LENGTH).optional(),
+  /** Requests per agent (paying wallet, else client address) per minute, on /api/*. */
+  rateLimitPerMinute: z.coerce.number().int().positive().max(1_000_000).default(100),
+  /** Requests per agent per UTC day, on /api/*. */
+  rateLimitPerDay: z.coerce.number().int().positive().max(100_000_000).default(1_000),
+}).superRefine((config, ctx) => {
+  if (config.facilitatorOpen && config.facilitatorTokens.length > 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["facilitatorOpen"],
+      message: "cannot be combined with FACILITATOR_TOKENS: tokens already decide who may call",
+    });
+  }
+  if (config.settlementIntervalMs * 3 > config.settlementHorizonSeconds * 1000) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["settlementIntervalMs"],
+      message: `must leave room for three settlement runs within the ${config.settlementHorizonSeconds} s horizon (at most ${Math.floor((config.settlementHorizonSeconds * 1000) / 3)} ms)`,
+    });
+  }
 });
 
 export type GatewayConfig = z.output<typeof configSchema>;
@@ -74,10 +203,23 @@ const envNames: Record<keyof GatewayConfig, string> = {
   stablecoins: "STABLECOINS",
   maxBodyBytes: "MAX_BODY_BYTES",
   logLevel: "LOG_LEVEL",
+  schemes: "SCHEMES",
+  settlementHorizonSeconds: "SETTLEMENT_HORIZON_SECONDS",
+  settlementIntervalMs: "SETTLEMENT_INTERVAL_MS",
+  settlementBatchMax: "SETTLEMENT_BATCH_MAX",
+  settlementWorker: "SETTLEMENT_WORKER",
+  transferMinConfirmations: "TRANSFER_MIN_CONFIRMATIONS",
+  transferMaxAgeSeconds: "TRANSFER_MAX_AGE_SECONDS",
+  priceSources: "PRICE_SOURCES",
+  facilitatorTokens: "FACILITATOR_TOKENS",
+  facilitatorOpen: "FACILITATOR_OPEN",
+  adminToken: "ADMIN_TOKEN",
+  rateLimitPerMinute: "RATE_LIMIT_PER_MINUTE",
+  rateLimitPerDay: "RATE_LIMIT_PER_DAY",
 };
 
-/** Fields a config file may not set. */
-const envOnly: readonly (keyof GatewayConfig)[] = ["signerKey"];
+/** Secrets: a config file may not set them, so they never sit in a file that gets copied around. */
+const envOnly: readonly (keyof GatewayConfig)[] = ["signerKey", "facilitatorTokens", "adminToken"];
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -120,7 +262,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       problems.push(
         merged[key] === undefined
           ? `${key} is required${name ? ` (set ${name})` : ""}`
-          : `${key}${name ? ` (${name})` : ""}: ${issue.message}`,
+          : `${key}${name ? ` (${name})` : ""}${issue.path.length > 1 ? ` at ${issue.path.slice(1).join(".")}` : ""}: ${issue.message}`,
       );
     }
   }
@@ -133,6 +275,8 @@ export function describeConfig(config: GatewayConfig): Record<string, unknown> {
   return {
     ...config,
     signerKey: "[redacted]",
+    facilitatorTokens: config.facilitatorTokens.map(() => "[redacted]"),
+    adminToken: config.adminToken === undefined ? undefined : "[redacted]",
     databaseUrl: config.databaseUrl === undefined ? undefined : config.databaseUrl.replace(/\/\/[^@/]*@/, "//[redacted]@"),
   };
 }

@@ -54,6 +54,21 @@ export interface Database extends Queryable {
    * returns.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` while holding the exclusive lock named `key`: every caller with the same key, in
+   * this process and in every other process on the same database, runs after the previous one
+   * finished. Unlike `transaction`, `fn` may take its time (RPC calls) and keeps using the
+   * database itself; what it writes commits at once, so the next holder sees it.
+   *
+   * PostgreSQL: a session advisory lock (`pg_advisory_lock(hashtextextended(key, 0))`) held on one
+   * pooled connection, which `fn`'s own statements reuse, so a lock holder never waits for a
+   * second connection (a pool full of holders cannot deadlock). If that connection dies, the
+   * server drops the lock with it and `fn`'s next statement fails. PGlite: an in-process mutex
+   * (one process owns the data directory).
+   * Must not be called inside `transaction`; a `transaction` inside `fn` runs on a connection of
+   * its own.
+   */
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
   /** Idempotent. Waits for running statements on PostgreSQL; PGlite flushes its data dir. */
   close(): Promise<void>;
 }

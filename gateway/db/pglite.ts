@@ -18,6 +18,7 @@ import type { Results, Transaction } from "@electric-sql/pglite";
 import { TransactionAbortedError, toSqlParams } from "./database.js";
 import type { Database, QueryResult, Queryable, SqlValue } from "./database.js";
 import { lockDirectory } from "./dir-lock.js";
+import { createKeyedMutex } from "./keyed-mutex.js";
 import { assertOutsideTransaction, runInTransactionScope } from "./transaction-guard.js";
 
 export interface PGliteConfig {
@@ -72,6 +73,8 @@ export async function openPGlite(config: PGliteConfig = {}): Promise<Database> {
  */
 export function pgliteDatabase(pg: PGlite, close: () => Promise<void>): Database {
   let closing: Promise<void> | undefined;
+  // One process owns the data directory (dir-lock.ts), so an in-process lock is a global one.
+  const mutex = createKeyedMutex();
   const db: Database = {
     kind: "pglite",
     async query<T>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<T>> {
@@ -90,6 +93,10 @@ export function pgliteDatabase(pg: PGlite, close: () => Promise<void>): Database
         if (error instanceof PGliteTransactionAbortedError) throw new TransactionAbortedError({ cause: error });
         throw error;
       }
+    },
+    withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+      assertOutsideTransaction(db, "withLock");
+      return mutex.run(key, fn);
     },
     close(): Promise<void> {
       closing ??= close();

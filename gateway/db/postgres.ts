@@ -11,9 +11,11 @@
  * once; there is no automatic retry because a failed statement may still have committed — the
  * caller retries, as after any transient error, relying on the ledger's idempotency.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import pg from "pg";
 import { TransactionAbortedError, describeError, stderrLogger, toSqlParams } from "./database.js";
 import type { Database, DbLogger, QueryResult, Queryable, SqlValue } from "./database.js";
+import { createKeyedMutex } from "./keyed-mutex.js";
 import { assertOutsideTransaction, runInTransactionScope } from "./transaction-guard.js";
 
 export interface PostgresConfig {
@@ -62,18 +64,48 @@ export async function openPostgres(url: string, config: PostgresConfig = {}): Pr
   return postgresDatabase(pool, logger);
 }
 
+/** The connection holding an advisory lock, while the holder's `fn` runs. */
+interface LockScope {
+  readonly owner: object;
+  readonly client: pg.PoolClient;
+  /** False once `fn` returned: late statements from work it left running go to the pool. */
+  open: boolean;
+}
+
+const lockScopes = new AsyncLocalStorage<LockScope>();
+
 function postgresDatabase(pool: pg.Pool, logger: DbLogger): Database {
   let closing: Promise<void> | undefined;
+  const mutex = createKeyedMutex();
+  // Statements of a lock holder run on the lock's connection (see Database.withLock).
+  const connection = (): pg.Pool | pg.PoolClient => {
+    const scope = lockScopes.getStore();
+    return scope !== undefined && scope.open && scope.owner === db ? scope.client : pool;
+  };
   const db: Database = {
     kind: "postgres",
     async query<T>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<T>> {
       assertOutsideTransaction(db, "query");
-      return toResult<T>(await pool.query(sql, toSqlParams(params)));
+      return toResult<T>(await connection().query(sql, toSqlParams(params)));
     },
     async exec(sql: string): Promise<void> {
       assertOutsideTransaction(db, "exec");
       // Without parameters node-postgres uses the simple protocol, which runs several statements.
-      await pool.query(sql);
+      await connection().query(sql);
+    },
+    async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+      assertOutsideTransaction(db, "withLock");
+      // The mutex keeps this process from parking one connection per waiter on a busy key.
+      return mutex.run(key, () => holdAdvisoryLock(pool, logger, key, (client) => {
+        const scope: LockScope = { owner: db, client, open: true };
+        return lockScopes.run(scope, async () => {
+          try {
+            return await fn();
+          } finally {
+            scope.open = false;
+          }
+        });
+      }));
     },
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       assertOutsideTransaction(db, "transaction");
@@ -85,6 +117,51 @@ function postgresDatabase(pool: pg.Pool, logger: DbLogger): Database {
     },
   };
   return db;
+}
+
+/**
+ * Takes the session advisory lock for `key` on a connection of its own, runs `fn`, and unlocks.
+ * A connection that failed on the way is destroyed rather than returned to the pool: if it still
+ * held the lock, closing the session is what frees it.
+ */
+async function holdAdvisoryLock<T>(
+  pool: pg.Pool,
+  logger: DbLogger,
+  key: string,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let connectionError: Error | undefined;
+  const onError = (error: Error): void => {
+    connectionError = error;
+    logger.warn({ err: describeError(error) }, "PostgreSQL connection failed while holding an advisory lock");
+  };
+  client.on("error", onError);
+  let locked = false;
+  try {
+    // 64-bit hash of the name: collisions only ever serialize two unrelated keys, never split one.
+    await client.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [key]);
+    locked = true;
+    return await fn(client);
+  } catch (error) {
+    // A lock wait cut short (statement timeout) may leave the session in any state: start over.
+    if (!locked) connectionError ??= error instanceof Error ? error : new Error(String(error));
+    throw error;
+  } finally {
+    if (locked) {
+      try {
+        const { rows } = await client.query<{ unlocked: boolean }>(
+          "SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS unlocked",
+          [key],
+        );
+        if (rows[0]?.unlocked !== true) connectionError ??= new Error(`advisory lock ${key} was not held at unlock`);
+      } catch (unlockError) {
+        connectionError ??= unlockError instanceof Error ? unlockError : new Error(String(unlockError));
+      }
+    }
+    client.off("error", onError);
+    client.release(connectionError);
+  }
 }
 
 async function runTransaction<T>(pool: pg.Pool, logger: DbLogger, fn: (tx: Queryable) => Promise<T>): Promise<T> {

@@ -4,7 +4,9 @@ import type { Logger } from "../log.js";
 import { isDatabaseUnavailable } from "../db/database.js";
 import { type ErrorCode, PaymentError, errorStatus, isErrorCode, isPaymentError } from "../x402/index.js";
 import type { Challenge, Receipt } from "../payments/index.js";
+import type { ObservedPayment } from "../analytics/types.js";
 import { PAYMENT_RESPONSE_HEADERS } from "./headers.js";
+import type { RateLimitHandle } from "./rate-limit.js";
 
 /** What the gateway's middlewares leave for each other on `ctx.state`. */
 export interface GatewayState {
@@ -16,6 +18,10 @@ export interface GatewayState {
   receipt?: Receipt;
   /** The raw request body, once read. */
   rawBody?: Uint8Array;
+  /** Set by `rateLimit` on a request carrying a payment: `paid` counts it against the verified payer. */
+  rateLimit?: RateLimitHandle;
+  /** Set by `paid` once a payment verified, for the metrics and the analytics recorder. */
+  observedPayment?: ObservedPayment;
 }
 
 export function state(ctx: Context): GatewayState {
@@ -42,8 +48,19 @@ export function requestId(logger: Logger): Middleware {
   };
 }
 
-const ALLOWED_REQUEST_HEADERS = ["Content-Type", "X-PAYMENT", "PAYMENT-SIGNATURE", "Access-Control-Expose-Headers", "X-Request-Id"];
-const EXPOSED_HEADERS = ["PAYMENT-REQUIRED", "PAYMENT-RESPONSE", "X-PAYMENT-RESPONSE", "X-Request-Id"];
+const ALLOWED_REQUEST_HEADERS = ["Content-Type", "X-PAYMENT", "PAYMENT-SIGNATURE", "Access-Control-Expose-Headers", "X-Request-Id", "X-Payer-Address"];
+const EXPOSED_HEADERS = [
+  "PAYMENT-REQUIRED",
+  "PAYMENT-RESPONSE",
+  "X-PAYMENT-RESPONSE",
+  "X-Request-Id",
+  "X-Cache",
+  "Retry-After",
+  "RateLimit-Limit",
+  "RateLimit-Remaining",
+  "RateLimit-Reset",
+  "RateLimit-Policy",
+];
 
 /**
  * CORS for browser agents: payment headers must be allowed on requests and the challenge and

@@ -122,13 +122,13 @@ export function opsRoutes(options: OpsRoutesOptions): Router {
   router.get("/dashboard/dashboard.css", asset("text/css; charset=utf-8", assets.css));
 
   router.get("/openapi.json", (ctx) => {
-    json(ctx, buildOpenApi(catalogue(), { ...options.openApi, serverUrl: options.openApi?.serverUrl ?? options.publicUrl ?? ctx.origin }));
+    json(ctx, buildOpenApi(catalogue(), { ...options.openApi, serverUrl: options.openApi?.serverUrl ?? options.publicUrl ?? ownOrigin(ctx) }));
   });
 
   const discovery: Middleware = async (ctx) => {
     const type = ctx.query["type"];
     const list = await discoveryList(catalogue(), {
-      baseUrl: options.publicUrl ?? ctx.origin,
+      baseUrl: options.publicUrl ?? ownOrigin(ctx),
       limit: parseInteger(ctx.query["limit"], "limit", 100, 1, MAX_DISCOVERY_LIMIT),
       offset: parseInteger(ctx.query["offset"], "offset", 0, 0, Number.MAX_SAFE_INTEGER),
       now: new Date(now()),
@@ -194,6 +194,14 @@ export function requireAdmin(adminToken: string | undefined): Middleware {
     if (!timingSafeEqual(sha256(match[1]), expected)) return refuse(ctx, 403, "admin_forbidden", "the admin token is not valid");
     await next();
   };
+}
+
+/**
+ * This gateway's origin as the client addressed it. Not `ctx.origin`: in Koa 3 that is the
+ * request's `Origin` header (null without one), which names the calling page, not us.
+ */
+function ownOrigin(ctx: Context): string {
+  return `${ctx.protocol}://${ctx.host}`;
 }
 
 function refuse(ctx: Context, status: number, code: string, message: string): void {

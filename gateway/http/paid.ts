@@ -1,5 +1,8 @@
 import { createHash } from "node:crypto";
 import type { Context, Middleware } from "koa";
+import { type Address, getAddress, isAddress } from "viem";
+import { PAYER_ADDRESS_HEADER } from "../analytics/reputation.js";
+import type { ObservedPayment } from "../analytics/types.js";
 import type { PaidRoute, PaymentFlow, Receipt, ReservedPayment, StoredResponse } from "../payments/index.js";
 import { PaymentError } from "../x402/index.js";
 import { PAYMENT_HEADERS, PAYMENT_RESPONSE_HEADERS } from "./headers.js";
@@ -28,15 +31,20 @@ export interface PaidOptions {
 }
 
 /**
- * The payment middleware for routes settled synchronously (docs/gateway-design.md, steps 2–7).
- * The handler runs only for a verified, reserved payment; the payment is charged only when the
- * handler answered successfully, and released otherwise.
+ * The payment middleware (docs/gateway-design.md, steps 2–7). The handler runs only for a
+ * verified, reserved payment; the payment is charged (settled now, or queued for the settlement
+ * engine when accepted on credit) only when the handler answered successfully, and released
+ * otherwise. A request naming its wallet in `X-Payer-Address` is quoted that wallet's reputation
+ * discount (which only that wallet can then pay). Once verified, the payment counts against its
+ * payer's rate limit (a refusal releases it) and is described on `ctx.state.observedPayment` for
+ * the metrics and the analytics recorder.
  */
 export function paid(flow: PaymentFlow, route: PaidRoute, handler: PaidHandler, options: PaidOptions): Middleware {
   return async (ctx) => {
     const s = state(ctx);
     const resource = { url: resourceUrl(ctx, options.publicUrl), description: route.description, mimeType: route.mimeType };
-    const offers = await flow.quote(route, resource);
+    const payer = claimedPayer(ctx);
+    const offers = await flow.quote(route, resource, payer === undefined ? {} : { payer });
     s.challenge = () => flow.challenge(offers, resource);
 
     const v1 = header(ctx, PAYMENT_HEADERS[1]);
@@ -51,7 +59,24 @@ export function paid(flow: PaymentFlow, route: PaidRoute, handler: PaidHandler, 
       return;
     }
     const { reserved } = accepted;
-    s.log.info({ payer: reserved.payment.payer, scheme: reserved.payment.scheme, amount: reserved.payment.amount.toString() }, "payment reserved");
+    const { payment } = reserved;
+    s.log.info({ payer: payment.payer, scheme: payment.scheme, amount: payment.amount.toString() }, "payment reserved");
+    const observed: ObservedPayment = {
+      payer: payment.payer,
+      scheme: payment.scheme,
+      token: payment.token,
+      amount: payment.amount,
+      priceNanoUsd: reserved.offer?.priceUsd,
+      charged: false,
+    };
+    s.observedPayment = observed;
+    try {
+      // Counted against the verified payer only now: a claimed address could be anyone's.
+      await s.rateLimit?.identify(payment.payer);
+    } catch (error) {
+      s.receipt = await flow.releasePayment(reserved, "rate limited");
+      throw error;
+    }
 
     let upstream: UpstreamResponse;
     try {
@@ -59,12 +84,12 @@ export function paid(flow: PaymentFlow, route: PaidRoute, handler: PaidHandler, 
     } catch (error) {
       s.log.warn({ err: error }, "upstream failed; releasing the payment");
       s.receipt = await flow.releasePayment(reserved, "upstream failed");
-      throw new PaymentError("upstream_failed", "the upstream service failed; nothing was charged");
+      throw upstreamFailed("the upstream service failed", s.receipt);
     }
     const status = upstream.status ?? 200;
     if (status >= 500) {
       s.receipt = await flow.releasePayment(reserved, `upstream answered ${status}`);
-      throw new PaymentError("upstream_failed", `the upstream service answered ${status}; nothing was charged`);
+      throw upstreamFailed(`the upstream service answered ${status}`, s.receipt);
     }
     if (status >= 400) {
       // The request itself was refused (bad query...): relay the answer, but do not charge for it.
@@ -74,8 +99,13 @@ export function paid(flow: PaymentFlow, route: PaidRoute, handler: PaidHandler, 
     }
 
     try {
-      const response = await flow.completePayment(reserved, (receipt) => withReceipt(serialize(upstream, status), receipt));
-      s.log.info({ payer: reserved.payment.payer }, "payment settled");
+      let transaction: string | undefined;
+      const response = await flow.completePayment(reserved, (receipt) => {
+        transaction = receipt.transaction;
+        return withReceipt(serialize(upstream, status), receipt);
+      });
+      s.observedPayment = { ...observed, charged: true, ...(transaction === undefined ? {} : { txHash: transaction }) };
+      s.log.info({ payer: payment.payer, settlement: reserved.settlement }, "payment completed");
       send(ctx, response);
     } catch (error) {
       const receipt = error instanceof PaymentError ? (error.details?.["receipt"] as Receipt | undefined) : undefined;
@@ -83,6 +113,32 @@ export function paid(flow: PaymentFlow, route: PaidRoute, handler: PaidHandler, 
       throw error;
     }
   };
+}
+
+/**
+ * The 502 for a failed upstream. Normally nothing was charged; a payment that was on chain
+ * before the request (a transfer) stays charged, and the same request with the same payment
+ * header is served once the upstream works again.
+ */
+function upstreamFailed(what: string, receipt: Receipt): PaymentError {
+  return receipt.success
+    ? new PaymentError("upstream_failed", `${what}; your payment is kept: retry this request with the same payment`, {
+        retrySamePayment: true,
+      })
+    : new PaymentError("upstream_failed", `${what}; nothing was charged`);
+}
+
+/** The wallet the request says it pays from (`X-Payer-Address`), for its discount; a claim only. */
+function claimedPayer(ctx: Context): Address | undefined {
+  const value = header(ctx, PAYER_ADDRESS_HEADER.toLowerCase());
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (!isAddress(trimmed, { strict: false })) {
+    throw new PaymentError("invalid_request", `${PAYER_ADDRESS_HEADER} must be a 0x-prefixed 20-byte hex address`, {
+      fields: { [PAYER_ADDRESS_HEADER]: ["a 0x-prefixed 20-byte hex address"] },
+    });
+  }
+  return getAddress(trimmed);
 }
 
 /** Absent or not; an empty value counts as present (and malformed). */

@@ -1,32 +1,32 @@
+import { hostname } from "node:os";
 import { isAddressEqual } from "viem";
-import { exactPaymentKey, exactPayloadSchema, encodeExactPayload } from "../schemes/exact/index.js";
-import type { Offer, PaymentScheme } from "../schemes/types.js";
+import type { PaymentScheme, VerifiedPayment } from "../schemes/types.js";
 import {
   type PaymentPayload,
   PaymentError,
   decodePaymentPayload,
   findAcceptedV2,
-  jsonEqual,
   parseCaip2,
   v1NetworkChainId,
 } from "../x402/index.js";
 import { offerV2 } from "./offers.js";
-import { type PaymentRow, findPayment, reservePayment } from "./store.js";
-import type { AcceptResult, PaymentFlowDeps, PaymentHeaders, ReplayIdentity, StoredResponse } from "./types.js";
+import { defaultSchemeRules, settlementModeOf } from "./scheme-rules.js";
+import {
+  type PaymentRow,
+  claimUnserved,
+  findPayment,
+  findPaymentsByTransaction,
+  reservePayment,
+  rowPayment,
+} from "./store.js";
+import type { AcceptResult, PaymentFlowDeps, PaymentHeaders, PaymentIdentity, QuotedOffer, SchemeRules, StoredResponse } from "./types.js";
 
 /** States in which a payment is still being processed by someone. */
 const IN_FLIGHT = new Set(["reserved", "verified", "submitted"]);
 
-export const exactReplayIdentity: ReplayIdentity = (payload, offer) => {
-  const parsed = exactPayloadSchema.safeParse(payload);
-  if (!parsed.success || !isAddressEqual(parsed.data.authorization.to, offer.payTo)) return undefined;
-  return {
-    paymentKey: exactPaymentKey(offer.chainId, offer.token.address, parsed.data.authorization),
-    settlementData: encodeExactPayload(parsed.data),
-  };
-};
+export const DEFAULT_SERVE_LEASE_SECONDS = 120;
 
-const defaultReplayIdentities: Readonly<Record<string, ReplayIdentity>> = { exact: exactReplayIdentity };
+const defaultWorkerId = `${hostname()}:${process.pid}`;
 
 /**
  * Steps 3–4: decode the payment header, pick the offer it answers, and either find it already
@@ -36,31 +36,53 @@ const defaultReplayIdentities: Readonly<Record<string, ReplayIdentity>> = { exac
 export async function acceptPayment(
   deps: PaymentFlowDeps,
   headers: PaymentHeaders,
-  offers: readonly Offer[],
+  offers: readonly QuotedOffer[],
   fingerprint: string,
 ): Promise<AcceptResult> {
   const envelope = decodeHeaders(headers);
   const { offer, scheme } = await chooseOffer(deps, envelope, offers);
+  const rules = schemeRules(deps, scheme.name);
 
   // A retry carries an authorization that verification would now refuse as spent, so look for its
   // row first. Only the key is trusted from the unverified payload; a replay also needs the same
   // request and the same signed data as the stored row.
   const now = deps.now?.() ?? BigInt(Math.floor(Date.now() / 1000));
-  const identity = (deps.replayIdentities ?? defaultReplayIdentities)[scheme.name]?.(envelope.payload, offer);
+  const identity = rules?.identify(envelope.payload, offer);
   if (identity !== undefined) {
-    const row = await findPayment(deps.db, identity.paymentKey);
-    if (row !== undefined) return conflict(row, fingerprint, identity.settlementData, now);
+    const row = await findExisting(deps, scheme, identity);
+    if (row !== undefined) return conflict(deps, rules, envelope.x402Version, offer, row, fingerprint, identity, now);
   }
 
-  const payment = await scheme.verify(envelope.payload, offer, now);
-  const id = await reservePayment(deps.db, payment, fingerprint);
-  if (id === undefined) {
-    // Lost a race with a concurrent request carrying the same payment.
-    const row = await findPayment(deps.db, payment.paymentKey);
-    if (row === undefined) throw new Error(`payment ${payment.paymentKey} conflicted but has no row`);
-    return conflict(row, fingerprint, payment.settlementData, now);
-  }
-  return { kind: "reserved", reserved: { id, version: envelope.x402Version, offer, payment, fingerprint } };
+  const reserve = async (): Promise<AcceptResult> => {
+    const payment = await scheme.verify(envelope.payload, offer, now);
+    checkDiscountedPayer(offer, payment);
+    const txHash = rules?.onChainTransaction?.(payment);
+    const id = await reservePayment(deps.db, payment, fingerprint, txHash);
+    if (id === undefined) {
+      // Lost a race with a concurrent request carrying the same payment.
+      const row = await findPayment(deps.db, payment.paymentKey);
+      if (row === undefined) throw new Error(`payment ${payment.paymentKey} conflicted but has no row`);
+      return conflict(deps, rules, envelope.x402Version, offer, row, fingerprint, identity, now);
+    }
+    const settlement = settlementModeOf(rules, payment);
+    return { kind: "reserved", reserved: { id, version: envelope.x402Version, offer, payment, fingerprint, settlement } };
+  };
+  // Verification that subtracts what is unsettled must not interleave with another payment's on
+  // the same funds, or both would count the same money: verify and reserve under one lock.
+  const lock = rules?.fundsLock?.(envelope.payload, offer);
+  return lock === undefined ? reserve() : deps.db.withLock(lock, reserve);
+}
+
+function schemeRules(deps: PaymentFlowDeps, name: string): SchemeRules | undefined {
+  return (deps.schemeRules ?? defaultSchemeRules)[name];
+}
+
+async function findExisting(deps: PaymentFlowDeps, scheme: PaymentScheme, identity: PaymentIdentity): Promise<PaymentRow | undefined> {
+  if (identity.paymentKey !== undefined) return findPayment(deps.db, identity.paymentKey);
+  if (identity.transaction === undefined) return undefined;
+  // Several logs of one transaction may each have paid; this proof is the one it signed, if any.
+  const rows = await findPaymentsByTransaction(deps.db, scheme.name, scheme.chainId, identity.transaction);
+  return rows.find((row) => identity.sameSignedPayment(row.payload));
 }
 
 function decodeHeaders(headers: PaymentHeaders): PaymentPayload {
@@ -73,8 +95,8 @@ function decodeHeaders(headers: PaymentHeaders): PaymentPayload {
 async function chooseOffer(
   deps: PaymentFlowDeps,
   envelope: PaymentPayload,
-  offers: readonly Offer[],
-): Promise<{ offer: Offer; scheme: PaymentScheme }> {
+  offers: readonly QuotedOffer[],
+): Promise<{ offer: QuotedOffer; scheme: PaymentScheme }> {
   if (envelope.x402Version === 2) {
     const offered = offers.map(offerV2);
     const match = findAcceptedV2(offered, envelope.accepted);
@@ -93,9 +115,26 @@ async function chooseOffer(
       : new PaymentError("unsupported_scheme", `scheme ${envelope.scheme} is not offered for this resource`);
   }
   const scheme = schemeFor(deps, envelope.scheme, chainId as number);
-  const offer = await scheme.selectOffer(envelope.payload, candidates);
+  const selected = await scheme.selectOffer(envelope.payload, candidates);
+  // Schemes hand back one of the candidates; look it up so the flow's own fields come with it.
+  const offer = candidates.find((candidate) => candidate === selected);
   if (offer === undefined) throw new PaymentError("requirements_mismatch", "the payment answers none of the offers");
   return { offer, scheme };
+}
+
+/**
+ * A discounted amount was quoted to the payer the request named, which anyone can name: it is
+ * accepted only from a payment that payer verifiably made. Checked after verification (only then
+ * is the payer known) and before anything is reserved.
+ */
+function checkDiscountedPayer(offer: QuotedOffer, payment: VerifiedPayment): void {
+  const { discount } = offer;
+  if (discount === undefined || isAddressEqual(payment.payer, discount.payer)) return;
+  throw new PaymentError("amount_mismatch", `this discounted price is reserved to ${discount.payer}; pay the list price`, {
+    payer: payment.payer,
+    expected: discount.listAmount.toString(),
+    actual: payment.amount.toString(),
+  });
 }
 
 function schemeFor(deps: PaymentFlowDeps, name: string, chainId: number): PaymentScheme {
@@ -108,13 +147,33 @@ function schemeFor(deps: PaymentFlowDeps, name: string, chainId: number): Paymen
 /**
  * What an already-used payment key means for this request. A settled authorization is public on
  * chain, so anyone could rebuild its header: stored responses are replayed only while the
- * authorization is still valid, the window in which its own client may legitimately retry.
+ * authorization is still valid, the window in which its own client may legitimately retry. A
+ * payment charged before it could be served (transfer, upstream failed) is served to a retry of
+ * the same request instead: the money is on chain and the response is still owed.
  */
-function conflict(row: PaymentRow, fingerprint: string, settlementData: unknown, now: bigint): AcceptResult {
-  const sameRequest = row.request_fingerprint === fingerprint && jsonEqual(row.payload, settlementData);
+async function conflict(
+  deps: PaymentFlowDeps,
+  rules: SchemeRules | undefined,
+  version: 1 | 2,
+  offer: QuotedOffer,
+  row: PaymentRow,
+  fingerprint: string,
+  identity: PaymentIdentity | undefined,
+  now: bigint,
+): Promise<AcceptResult> {
+  const sameRequest = row.request_fingerprint === fingerprint && identity !== undefined && identity.sameSignedPayment(row.payload);
   const replayable = row.valid_before === null || BigInt(Math.floor(row.valid_before.getTime() / 1000)) > now;
   if (sameRequest && replayable && row.response_status !== null) {
     return { kind: "replay", response: storedResponse(row) };
+  }
+  if (sameRequest && rules?.chargedBeforeServing === true && row.response_status === null && row.tx_hash !== null) {
+    const lease = deps.serveLeaseSeconds ?? DEFAULT_SERVE_LEASE_SECONDS;
+    if (await claimUnserved(deps.db, row.id, row.tx_hash, deps.workerId ?? defaultWorkerId, lease)) {
+      const payment = rowPayment(row);
+      const chargedIn = row.tx_hash as `0x${string}`;
+      return { kind: "reserved", reserved: { id: row.id, version, offer, payment, fingerprint, settlement: "sync", chargedIn } };
+    }
+    throw new PaymentError("payment_in_flight", "this payment is already being served");
   }
   if (sameRequest && IN_FLIGHT.has(row.state)) {
     throw new PaymentError("payment_in_flight", "this payment is already being processed");

@@ -1,13 +1,15 @@
 import type { Hash } from "viem";
 import { describeError } from "../db/index.js";
+import { defaultSchemeRules } from "./scheme-rules.js";
 import {
   PaymentError,
   caip2,
+  encodeHeaderJson,
   encodeSettlementResponse,
   isPaymentError,
   v1NetworkName,
 } from "../x402/index.js";
-import { confirmPayment, failPayment, releaseRow } from "./store.js";
+import { confirmPayment, failPayment, keepUnserved, markVerified, recordServed, releaseRow } from "./store.js";
 import type { PaymentFlowDeps, Receipt, ReservedPayment, StoredResponse } from "./types.js";
 
 /**
@@ -23,6 +25,8 @@ export async function completePayment(
   reserved: ReservedPayment,
   respond: (receipt: Receipt) => StoredResponse,
 ): Promise<StoredResponse> {
+  if (reserved.chargedIn !== undefined) return completeCharged(deps, reserved, reserved.chargedIn, respond);
+  if (reserved.settlement === "async") return completeOnCredit(deps, reserved, respond);
   const scheme = deps.schemes.find((s) => s.name === reserved.payment.scheme && s.chainId === reserved.payment.chainId);
   if (scheme === undefined) throw new Error(`no scheme ${reserved.payment.scheme} on chain ${reserved.payment.chainId}`);
   let transaction: Hash;
@@ -54,22 +58,95 @@ export async function completePayment(
 }
 
 /**
- * Step 5's failure path: the upstream could not serve, so the payment is given up without
- * charging (the signed authorization is never submitted). The key stays used: the client signs a
- * new payment to try again.
+ * Async settlement (escrow on credit): the response is served now and the row becomes the
+ * settlement engine's work (`verified`) in the same update that stores the response. Nothing is
+ * on chain yet, so the receipt names no transaction (see `deferredReceipt`). If the row cannot be
+ * updated, the response is withheld and the payment released (best effort): serving it would
+ * leave a payment nobody settles, and withholding it charges nobody.
+ */
+async function completeOnCredit(
+  deps: PaymentFlowDeps,
+  reserved: ReservedPayment,
+  respond: (receipt: Receipt) => StoredResponse,
+): Promise<StoredResponse> {
+  const response = respond(deferredReceipt(reserved));
+  let recorded: boolean;
+  try {
+    recorded = await markVerified(deps.db, reserved.id, response);
+  } catch (error) {
+    await releaseRow(deps.db, reserved.id, "the response could not be recorded").catch((releaseError: unknown) =>
+      deps.log?.error({ err: releaseError, paymentId: reserved.id }, "unrecorded async payment could not be released"),
+    );
+    const receipt = failureReceipt(reserved, "the payment could not be recorded; nothing was charged");
+    throw new PaymentError("database_unavailable", "the payment could not be recorded; nothing was charged", { receipt }, { cause: error });
+  }
+  // Only this request moves its own row out of `reserved`; anything else is a bug to surface.
+  if (!recorded) throw new Error(`payment ${reserved.id} was no longer reserved when its response was recorded`);
+  return response;
+}
+
+/**
+ * A resumed payment that was already charged (a transfer whose first attempt found the upstream
+ * down): nothing to settle, only the response to store, with the transaction that paid.
+ */
+async function completeCharged(
+  deps: PaymentFlowDeps,
+  reserved: ReservedPayment,
+  transaction: Hash,
+  respond: (receipt: Receipt) => StoredResponse,
+): Promise<StoredResponse> {
+  const response = respond(successReceipt(reserved, transaction));
+  try {
+    await recordServed(deps.db, reserved.id, response);
+  } catch (error) {
+    // Paid and now served: the response is owed whatever the database says.
+    deps.log?.error({ err: error, paymentId: reserved.id }, "served payment could not be recorded");
+  }
+  return response;
+}
+
+/**
+ * Step 5's failure path: the upstream could not serve. A payment that is not on chain yet is given
+ * up without charging (the signed authorization is never submitted; the escrow amount stops
+ * counting against the payer); its key stays used, so the client signs a new payment to try
+ * again. A payment that moved the money before the request (transfer) cannot be un-charged: it is
+ * recorded as settled but unserved, and the same request with the same proof is served once the
+ * upstream works (the receipt says it was charged).
  */
 export async function releasePayment(deps: PaymentFlowDeps, reserved: ReservedPayment, reason: string): Promise<Receipt> {
+  const rules = (deps.schemeRules ?? defaultSchemeRules)[reserved.payment.scheme];
+  if (rules?.chargedBeforeServing === true) {
+    const transaction = reserved.chargedIn ?? rules.onChainTransaction?.(reserved.payment);
+    if (transaction !== undefined) {
+      await keepUnserved(deps.db, reserved.id, transaction, reason);
+      return successReceipt(reserved, transaction);
+    }
+  }
   await releaseRow(deps.db, reserved.id, reason);
   return failureReceipt(reserved, "upstream failed; nothing was charged");
 }
 
-function successReceipt({ version, payment }: ReservedPayment, transaction: Hash): Receipt {
+/**
+ * The receipt of a payment accepted on credit. x402 defines `transaction` as the settlement's
+ * transaction hash, "" when there is none; there is none yet, and a placeholder hash would be a
+ * lie a client might look up. So: `success: true` (the payment is accepted and will be settled:
+ * the signed authorization is stored and covered by the payer's commitment), `transaction: ""`.
+ * The payment appears on chain within the settlement horizon as the escrow's `PaymentSettled`
+ * for (payer, nonce). Encoded directly because the wire schema only admits "" on failures.
+ */
+export function deferredReceipt({ version, payment }: Pick<ReservedPayment, "version" | "payment">): Receipt {
+  const network = version === 1 ? v1Network(payment.chainId) : caip2(payment.chainId);
+  const value = encodeHeaderJson({ success: true, transaction: "", network, payer: payment.payer });
+  return { version, value, success: true };
+}
+
+function successReceipt({ version, payment }: Pick<ReservedPayment, "version" | "payment">, transaction: Hash): Receipt {
   const base = { success: true as const, transaction, payer: payment.payer };
   const value =
     version === 1
       ? encodeSettlementResponse({ ...base, network: v1Network(payment.chainId) }, 1)
       : encodeSettlementResponse({ ...base, network: caip2(payment.chainId) }, 2);
-  return { version, value, success: true };
+  return { version, value, success: true, transaction };
 }
 
 export function failureReceipt({ version, payment }: ReservedPayment, errorReason: string): Receipt {

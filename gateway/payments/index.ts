@@ -1,4 +1,4 @@
-import type { Offer, ResourceDescription } from "../schemes/types.js";
+import type { ResourceDescription } from "../schemes/types.js";
 import { acceptPayment } from "./accept.js";
 import { completePayment, releasePayment } from "./complete.js";
 import { buildChallenge, quoteOffers } from "./offers.js";
@@ -8,6 +8,8 @@ import type {
   PaidRoute,
   PaymentFlowDeps,
   PaymentHeaders,
+  QuoteOptions,
+  QuotedOffer,
   Receipt,
   ReservedPayment,
   StoredResponse,
@@ -15,8 +17,10 @@ import type {
 
 export * from "./types.js";
 export { DEFAULT_MAX_TIMEOUT_SECONDS, buildChallenge, offerV2, quoteOffers } from "./offers.js";
-export { acceptPayment, exactReplayIdentity } from "./accept.js";
-export { completePayment, failureReceipt, releasePayment } from "./complete.js";
+export { DEFAULT_SERVE_LEASE_SECONDS, acceptPayment } from "./accept.js";
+export { completePayment, deferredReceipt, failureReceipt, releasePayment } from "./complete.js";
+export { defaultSchemeRules, exactReplayIdentity } from "./scheme-rules.js";
+export { type PaymentRow, rowPayment } from "./store.js";
 
 /**
  * The payment flow between an HTTP adapter and the schemes/ledger (docs/gateway-design.md, steps
@@ -24,16 +28,17 @@ export { completePayment, failureReceipt, releasePayment } from "./complete.js";
  * challenges, receipts and stored responses.
  */
 export interface PaymentFlow {
-  quote(route: PaidRoute, resource: ResourceDescription): Promise<Offer[]>;
-  challenge(offers: readonly Offer[], resource: ResourceDescription, error?: string): Challenge;
-  acceptPayment(headers: PaymentHeaders, offers: readonly Offer[], fingerprint: string): Promise<AcceptResult>;
+  /** The offers for one request; `options.payer` asks for that payer's reputation discount. */
+  quote(route: PaidRoute, resource: ResourceDescription, options?: QuoteOptions): Promise<QuotedOffer[]>;
+  challenge(offers: readonly QuotedOffer[], resource: ResourceDescription, error?: string): Challenge;
+  acceptPayment(headers: PaymentHeaders, offers: readonly QuotedOffer[], fingerprint: string): Promise<AcceptResult>;
   completePayment(reserved: ReservedPayment, respond: (receipt: Receipt) => StoredResponse): Promise<StoredResponse>;
   releasePayment(reserved: ReservedPayment, reason: string): Promise<Receipt>;
 }
 
 export function createPaymentFlow(deps: PaymentFlowDeps): PaymentFlow {
   return {
-    quote: (route, resource) => quoteOffers(deps, route, resource),
+    quote: (route, resource, options) => quoteOffers(deps, route, resource, options),
     challenge: (offers, resource, error) => buildChallenge(offers, resource, error),
     acceptPayment: (headers, offers, fingerprint) => acceptPayment(deps, headers, offers, fingerprint),
     completePayment: (reserved, respond) => completePayment(deps, reserved, respond),

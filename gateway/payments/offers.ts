@@ -1,5 +1,6 @@
-import { isPriceUnavailableError, quoteTokenAmount } from "../pricing/index.js";
-import type { Offer, ResourceDescription } from "../schemes/types.js";
+import type { Address } from "viem";
+import { type NanoUsd, applyDiscountBps, isPriceUnavailableError, quoteTokenAmount } from "../pricing/index.js";
+import type { Offer, PaymentScheme, ResourceDescription } from "../schemes/types.js";
 import {
   type PaymentRequiredV1,
   type PaymentRequiredV2,
@@ -9,7 +10,8 @@ import {
   paymentRequiredV1Body,
   v1NetworkName,
 } from "../x402/index.js";
-import type { Challenge, PaidRoute, PaymentFlowDeps } from "./types.js";
+import { defaultSchemeRules } from "./scheme-rules.js";
+import type { Challenge, PaidRoute, PaymentFlowDeps, QuoteOptions, QuotedOffer } from "./types.js";
 
 export const DEFAULT_MAX_TIMEOUT_SECONDS = 300;
 
@@ -17,32 +19,46 @@ export const DEFAULT_MAX_TIMEOUT_SECONDS = 300;
  * Step 1: one offer per (scheme, accepted token) at the route's price. A token whose price source
  * has no fresh price is left out rather than failing the route; only when nothing at all can be
  * offered is the answer `price_unavailable`.
+ *
+ * When the request names a payer with a reputation discount, the listed offers carry the
+ * discounted amount, reserved to that payer (`discount`), and their list-price twins are accepted
+ * too but not listed (`unlisted`).
  */
-export async function quoteOffers(deps: PaymentFlowDeps, route: PaidRoute, resource: ResourceDescription): Promise<Offer[]> {
+export async function quoteOffers(
+  deps: PaymentFlowDeps,
+  route: PaidRoute,
+  resource: ResourceDescription,
+  options: QuoteOptions = {},
+): Promise<QuotedOffer[]> {
   const schemes = deps.schemes.filter((s) => route.schemes === undefined || route.schemes.includes(s.name));
-  const offers: Offer[] = [];
+  const bps = options.payer === undefined ? 0 : await discountBps(deps, options.payer);
+  const discountedUsd: NanoUsd = bps === 0 ? route.priceUsd : applyDiscountBps(route.priceUsd, bps);
+  const offers: QuotedOffer[] = [];
   let unpriced = 0;
   for (const { token, price } of deps.tokens()) {
+    let listAmount: bigint;
     let amount: bigint;
     try {
       const quote = await price.getPrice();
-      amount = quoteTokenAmount({ priceUsd: route.priceUsd, tokenUsdPrice: quote.price, decimals: token.decimals });
+      const terms = { priceUsd: route.priceUsd, tokenUsdPrice: quote.price, decimals: token.decimals };
+      listAmount = atLeastOne(quoteTokenAmount(terms));
+      amount = bps === 0 ? listAmount : atLeastOne(quoteTokenAmount({ ...terms, discountsBps: [bps] }));
     } catch (error) {
       if (!isPriceUnavailableError(error)) throw error;
       unpriced += 1;
       continue;
     }
-    // A free call has no business behind the payment layer, and 0 is no valid authorization amount.
-    if (amount < 1n) amount = 1n;
     for (const scheme of schemes) {
-      const offer = scheme.offer({
-        token,
-        amount,
-        payTo: deps.payTo,
-        maxTimeoutSeconds: route.maxTimeoutSeconds ?? DEFAULT_MAX_TIMEOUT_SECONDS,
-        resource,
-      });
-      if (offer !== undefined) offers.push(offer);
+      const offer = (at: bigint) => makeOffer(deps, scheme, route, resource, token, at);
+      const listed = offer(amount);
+      if (listed === undefined) continue;
+      if (amount === listAmount) {
+        offers.push({ ...listed, priceUsd: route.priceUsd });
+        continue;
+      }
+      offers.push({ ...listed, priceUsd: discountedUsd, discount: { payer: options.payer as Address, bps, listAmount } });
+      const twin = offer(listAmount);
+      if (twin !== undefined) offers.push({ ...twin, priceUsd: route.priceUsd, unlisted: true });
     }
   }
   if (offers.length === 0) {
@@ -53,13 +69,56 @@ export async function quoteOffers(deps: PaymentFlowDeps, route: PaidRoute, resou
   return offers;
 }
 
+// A free call has no business behind the payment layer, and 0 is no valid authorization amount.
+function atLeastOne(amount: bigint): bigint {
+  return amount < 1n ? 1n : amount;
+}
+
+function makeOffer(
+  deps: PaymentFlowDeps,
+  scheme: PaymentScheme,
+  route: PaidRoute,
+  resource: ResourceDescription,
+  token: Offer["token"],
+  amount: bigint,
+): Offer | undefined {
+  const made = scheme.offer({
+    token,
+    amount,
+    payTo: deps.payTo,
+    maxTimeoutSeconds: route.maxTimeoutSeconds ?? DEFAULT_MAX_TIMEOUT_SECONDS,
+    resource,
+  });
+  if (made === undefined) return undefined;
+  const asSync = route.settlement === "sync" ? (deps.schemeRules ?? defaultSchemeRules)[scheme.name]?.asSync : undefined;
+  return asSync === undefined ? made : asSync(made);
+}
+
+/**
+ * The payer's discount. A failed lookup quotes the list price: anyone may always pay that, while
+ * refusing to quote at all would turn a reputation-table hiccup into an outage.
+ */
+async function discountBps(deps: PaymentFlowDeps, payer: Address): Promise<number> {
+  if (deps.discountFor === undefined) return 0;
+  try {
+    return (await deps.discountFor(payer)).discountBps;
+  } catch (error) {
+    deps.log?.warn?.({ err: error, payer }, "could not read the payer's discount; quoting the list price");
+    return 0;
+  }
+}
+
 /** Step 2: the same offers as a v1 body and a v2 header. */
-export function buildChallenge(offers: readonly Offer[], resource: ResourceDescription, error = "payment required"): Challenge {
+export function buildChallenge(quoted: readonly QuotedOffer[], resource: ResourceDescription, error = "payment required"): Challenge {
+  const offers = quoted.filter((offer) => offer.unlisted !== true);
   const v1: PaymentRequiredV1 = {
     x402Version: 1,
     error,
     accepts: offers.flatMap((offer) => {
-      // v1 clients reject a whole 402 over one network they do not know: leave such offers out.
+      // v1 clients validate every entry and reject the whole 402 over one they cannot read: x402-fetch
+      // 1.x knows only the scheme "exact", and only the networks it lists. Escrow and transfer-proof
+      // offers are announced in the v2 header, which every client that can pay them reads.
+      if (offer.scheme !== "exact") return [];
       const network = v1NetworkName(offer.chainId);
       if (network === undefined) return [];
       return [

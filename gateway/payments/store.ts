@@ -1,4 +1,5 @@
-import type { Queryable } from "../db/index.js";
+import { getAddress } from "viem";
+import { type Queryable, toBigInt } from "../db/index.js";
 import type { JsonValue, VerifiedPayment } from "../schemes/types.js";
 import { caip2 } from "../x402/index.js";
 import type { StoredResponse } from "./types.js";
@@ -10,8 +11,16 @@ import type { StoredResponse } from "./types.js";
 
 export interface PaymentRow {
   readonly id: string;
+  readonly payment_key: string;
   readonly scheme: string;
+  readonly chain_id: string;
+  readonly token: string;
+  readonly payer: string;
+  readonly payee: string;
+  readonly amount: string;
+  readonly nonce: string | null;
   readonly state: string;
+  readonly tx_hash: string | null;
   readonly request_fingerprint: string;
   readonly payload: JsonValue;
   readonly valid_before: Date | null;
@@ -20,7 +29,9 @@ export interface PaymentRow {
   readonly response_body: Uint8Array | null;
 }
 
-const ROW_COLUMNS = "id, scheme, state, request_fingerprint, payload, valid_before, response_status, response_headers, response_body";
+const ROW_COLUMNS =
+  "id, payment_key, scheme, chain_id, token, payer, payee, amount, nonce, state, tx_hash, request_fingerprint, payload, " +
+  "valid_before, response_status, response_headers, response_body";
 
 /** Latest instant TIMESTAMPTZ callers can rely on; a signed validBefore may be any uint256. */
 const MAX_VALID_BEFORE_SECONDS = 253_402_300_799n; // 9999-12-31T23:59:59Z
@@ -30,16 +41,49 @@ export async function findPayment(db: Queryable, paymentKey: string): Promise<Pa
   return rows[0];
 }
 
-/** Inserts the row in state `reserved`; undefined when the key is already taken. */
-export async function reservePayment(db: Queryable, payment: VerifiedPayment, fingerprint: string): Promise<string | undefined> {
+/** The rows recording an on-chain transaction as their payment (transfer proofs), oldest first. */
+export async function findPaymentsByTransaction(db: Queryable, scheme: string, chainId: number, txHash: string): Promise<PaymentRow[]> {
+  const { rows } = await db.query<PaymentRow>(
+    `SELECT ${ROW_COLUMNS} FROM payments WHERE tx_hash = $1 AND scheme = $2 AND chain_id = $3 ORDER BY id`,
+    [txHash.toLowerCase(), scheme, chainId],
+  );
+  return rows;
+}
+
+/** The payment a row holds, as verification produced it (the row keeps every field). */
+export function rowPayment(row: PaymentRow): VerifiedPayment {
+  return {
+    scheme: row.scheme,
+    chainId: Number(row.chain_id),
+    payer: getAddress(row.payer),
+    payee: getAddress(row.payee),
+    token: getAddress(row.token),
+    amount: toBigInt(row.amount),
+    paymentKey: row.payment_key,
+    nonce: row.nonce,
+    validBefore: row.valid_before === null ? null : BigInt(Math.floor(row.valid_before.getTime() / 1000)),
+    settlementData: row.payload as { readonly [key: string]: JsonValue },
+  };
+}
+
+/**
+ * Inserts the row in state `reserved`; undefined when the key is already taken. `txHash` is the
+ * transaction that already moved the money (transfer), recorded at once so a retry can find it.
+ */
+export async function reservePayment(
+  db: Queryable,
+  payment: VerifiedPayment,
+  fingerprint: string,
+  txHash?: string,
+): Promise<string | undefined> {
   const validBefore =
     payment.validBefore === null
       ? null
       : new Date(Number(payment.validBefore > MAX_VALID_BEFORE_SECONDS ? MAX_VALID_BEFORE_SECONDS : payment.validBefore) * 1000);
   const { rows } = await db.query<{ id: string }>(
     `INSERT INTO payments (payment_key, scheme, network, chain_id, token, payer, payee, amount, nonce, valid_before,
-                           request_fingerprint, state, payload)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'reserved', $12)
+                           request_fingerprint, state, payload, tx_hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'reserved', $12, $13)
      ON CONFLICT (payment_key) DO NOTHING
      RETURNING id`,
     [
@@ -55,6 +99,7 @@ export async function reservePayment(db: Queryable, payment: VerifiedPayment, fi
       validBefore,
       fingerprint,
       payment.settlementData,
+      txHash?.toLowerCase() ?? null,
     ],
   );
   return rows[0]?.id;
@@ -83,4 +128,64 @@ export async function releaseRow(db: Queryable, id: string, reason: string): Pro
     id,
     reason.slice(0, 1000),
   ]);
+}
+
+/**
+ * Async settlement: the payment is served on credit, so the row becomes the engine's work
+ * (`verified`) together with the response it bought. False when the row was not `reserved`.
+ */
+export async function markVerified(db: Queryable, id: string, response: StoredResponse): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE payments SET state = 'verified', response_status = $2, response_headers = $3, response_body = $4
+     WHERE id = $1 AND state = 'reserved'`,
+    [id, response.status, { ...response.headers }, response.body],
+  );
+  return rowCount === 1;
+}
+
+/**
+ * A payment that was charged before it was served (transfer) whose upstream failed: it is
+ * settled (`confirmed`, the money is on chain) but has no stored response, which is what lets a
+ * retry of the same request claim it and be served. Also ends a resumed attempt's claim.
+ */
+export async function keepUnserved(db: Queryable, id: string, txHash: string, reason: string): Promise<void> {
+  await db.query(
+    `UPDATE payments SET state = 'confirmed', tx_hash = COALESCE(tx_hash, $2), failure_reason = $3,
+            locked_by = NULL, locked_until = NULL
+     WHERE id = $1 AND state IN ('reserved', 'confirmed') AND response_status IS NULL`,
+    [id, txHash.toLowerCase(), `unserved: ${reason}`.slice(0, 1000)],
+  );
+}
+
+/**
+ * Claims a charged, unserved payment for one serve attempt: a kept one nobody is serving (or
+ * whose claim expired), or one whose request died mid-serve (still `reserved` after the lease).
+ * One UPDATE, so of concurrent retries exactly one wins; the rest see it in flight.
+ */
+export async function claimUnserved(
+  db: Queryable,
+  id: string,
+  txHash: string,
+  workerId: string,
+  leaseSeconds: number,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE payments SET state = 'confirmed', tx_hash = COALESCE(tx_hash, $2), locked_by = $3,
+            locked_until = now() + make_interval(secs => $4)
+     WHERE id = $1 AND response_status IS NULL
+       AND ((state = 'confirmed' AND (locked_until IS NULL OR locked_until < now()))
+         OR (state = 'reserved' AND updated_at < now() - make_interval(secs => $4)))`,
+    [id, txHash.toLowerCase(), workerId.slice(0, 200), leaseSeconds],
+  );
+  return rowCount === 1;
+}
+
+/** The response a resumed (already charged) payment finally bought. */
+export async function recordServed(db: Queryable, id: string, response: StoredResponse): Promise<void> {
+  await db.query(
+    `UPDATE payments SET response_status = $2, response_headers = $3, response_body = $4, failure_reason = NULL,
+            locked_by = NULL, locked_until = NULL
+     WHERE id = $1 AND state = 'confirmed' AND response_status IS NULL`,
+    [id, response.status, { ...response.headers }, response.body],
+  );
 }

@@ -1,3 +1,4 @@
+import type { Address, Hash } from "viem";
 import type { Database } from "../db/index.js";
 import type { NanoUsd, PriceSource } from "../pricing/index.js";
 import type { JsonValue, Offer, PaymentScheme, TokenInfo, VerifiedPayment } from "../schemes/types.js";
@@ -19,7 +20,15 @@ export interface PaidRoute {
   readonly maxTimeoutSeconds?: number;
   /** Restrict to these scheme names; default every configured scheme. */
   readonly schemes?: readonly string[];
+  /**
+   * `async` (default): an escrow payment covered by the payer's commitment is served at once and
+   * settled by the engine in a later batch. `sync`: every payment is settled before the response.
+   * `exact` is always sync; a `transfer` is on chain before it is even presented.
+   */
+  readonly settlement?: SettlementMode;
 }
+
+export type SettlementMode = "sync" | "async";
 
 /** A token the gateway accepts, with where its USD price comes from. */
 export interface PricedToken {
@@ -41,6 +50,34 @@ export interface Receipt {
   readonly value: string;
   /** Whether anything was charged. */
   readonly success: boolean;
+  /** The transaction that charged the payment, when there is one already (not for async escrow). */
+  readonly transaction?: Hash;
+}
+
+/**
+ * An offer as quoted for one request: the scheme's offer plus what the flow needs to honour it.
+ * Plain `Offer`s are valid quoted offers (list price, anyone may pay, listed in the challenge).
+ */
+export interface QuotedOffer extends Offer {
+  /** The USD price this offer charges: the route's list price, less the discount if any. */
+  readonly priceUsd?: NanoUsd;
+  /**
+   * Set when the amount is discounted for the payer the request named (`X-Payer-Address`): only a
+   * payment whose verified payer is `payer` may pay it; anyone else gets `amount_mismatch`.
+   */
+  readonly discount?: { readonly payer: Address; readonly bps: number; readonly listAmount: bigint };
+  /**
+   * Accepted but not listed in the challenge: the list-price twin of a discounted offer, so a
+   * payment signed before the payer's tier changed (or one that simply pays the list price) still
+   * goes through.
+   */
+  readonly unlisted?: boolean;
+}
+
+/** Who the request says it is paying as, for its reputation discount. */
+export interface QuoteOptions {
+  /** A claim (the `X-Payer-Address` header), not a proof: see `QuotedOffer.discount`. */
+  readonly payer?: Address;
 }
 
 /** The payment header as received: at most one of them is normally set. */
@@ -52,14 +89,44 @@ export interface PaymentHeaders {
 }
 
 /**
- * Recomputes a payment's replay key and settlement data from the raw scheme payload without any
- * RPC, so a retry can be matched against its row before verification (which would refuse it: the
- * authorization is spent by then). Undefined when the payload is not this scheme's.
+ * A payment as recognisable before verification, from the raw scheme payload alone (no RPC): a
+ * retry must be matched against its row first, because verification would refuse it (the
+ * authorization is spent by then).
  */
-export type ReplayIdentity = (
-  payload: unknown,
-  offer: Offer,
-) => { readonly paymentKey: string; readonly settlementData: { readonly [key: string]: JsonValue } } | undefined;
+export interface PaymentIdentity {
+  /** The row's key, when the payload determines it. */
+  readonly paymentKey?: string;
+  /** Otherwise the on-chain transaction the row records (`transfer` without a `logIndex`). */
+  readonly transaction?: `0x${string}`;
+  /**
+   * Whether a stored row's settlement data is this very signed payment, not merely one with the
+   * same key: only then may a stored response be replayed to it.
+   */
+  sameSignedPayment(stored: JsonValue): boolean;
+}
+
+/** What the flow needs to know about a scheme beyond `PaymentScheme`; see scheme-rules.ts. */
+export interface SchemeRules {
+  /** Undefined when the payload is not this scheme's. */
+  identify(payload: unknown, offer: Offer): PaymentIdentity | undefined;
+  /**
+   * Names the funds a payment draws on when verification depends on what else is unsettled
+   * (escrow credit): verify and reserve then run under `Database.withLock` of this name, so two
+   * payments never both count the same funds, across instances sharing one PostgreSQL.
+   */
+  fundsLock?(payload: unknown, offer: Offer): string | undefined;
+  /** How a verified payment is charged; default `sync`. */
+  settlementMode?(payment: VerifiedPayment): SettlementMode;
+  /** The offer as a `sync` route makes it; default unchanged. */
+  asSync?(offer: Offer): Offer;
+  /** The transaction that already moved the money (transfer), recorded on the row at once. */
+  onChainTransaction?(payment: VerifiedPayment): `0x${string}`;
+  /**
+   * The money moved before the request reached us (transfer): an upstream failure cannot
+   * un-charge it, so the payment is kept, unserved, for a retry of the same request.
+   */
+  readonly chargedBeforeServing?: boolean;
+}
 
 export interface PaymentFlowDeps {
   readonly db: Database;
@@ -72,18 +139,37 @@ export interface PaymentFlowDeps {
   /** Unix seconds; default the wall clock. */
   readonly now?: () => bigint;
   /** Where problems that must not fail the request go (e.g. a receipt that could not be stored). */
-  readonly log?: { error(details: object, message: string): void };
-  /** Per scheme name; default covers `exact`. */
-  readonly replayIdentities?: Readonly<Record<string, ReplayIdentity>>;
+  readonly log?: { error(details: object, message: string): void; warn?(details: object, message: string): void };
+  /** Per scheme name; default covers `exact`, `escrow` and `transfer` (scheme-rules.ts). */
+  readonly schemeRules?: Readonly<Record<string, SchemeRules>>;
+  /**
+   * How long a request may take to serve a kept transfer payment before another retry may take
+   * it over (a crashed instance's claim expires). Seconds; default 120.
+   */
+  readonly serveLeaseSeconds?: number;
+  /** Names this process in serve claims; default host:pid. */
+  readonly workerId?: string;
+  /**
+   * The discount a payer has earned (reputation tiers, gateway/analytics): quoted to requests that
+   * name that payer. Without it every quote is at the list price.
+   */
+  readonly discountFor?: (payer: Address) => Promise<{ readonly discountBps: number }>;
 }
 
 /** A verified payment whose row is reserved; the caller must complete or release it. */
 export interface ReservedPayment {
   readonly id: string;
   readonly version: X402Version;
-  readonly offer: Offer;
+  readonly offer: QuotedOffer;
   readonly payment: VerifiedPayment;
   readonly fingerprint: string;
+  /** `async`: served now, settled by the engine (escrow on credit); `sync`: settled first. */
+  readonly settlement: SettlementMode;
+  /**
+   * Set when this request resumes a payment that was already charged and recorded but never
+   * served (a transfer whose upstream failed): only the response is left to store.
+   */
+  readonly chargedIn?: `0x${string}`;
 }
 
 export type AcceptResult =

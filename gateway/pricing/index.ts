@@ -3,3 +3,4 @@ export * from "./rational.js";
 export * from "./usd.js";
 export * from "./discount.js";
 export * from "./price-sources.js";
+export * from "./configured.js";

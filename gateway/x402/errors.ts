@@ -1,7 +1,7 @@
 import type { z } from "zod";
 
 /** HTTP statuses the gateway's error codes map to. */
-export type ErrorStatus = 400 | 402 | 404 | 409 | 429 | 502 | 503;
+export type ErrorStatus = 400 | 401 | 402 | 403 | 404 | 409 | 422 | 429 | 502 | 503;
 
 export interface ErrorCodeInfo {
   readonly status: ErrorStatus;
@@ -41,11 +41,22 @@ export const errorCodes = {
   invalid_request: { status: 400, description: "The request query or body is invalid." },
   not_found: { status: 404, description: "The resource does not exist." },
   rate_limited: { status: 429, description: "Too many requests; retry later." },
+  batch_path_not_allowed: { status: 400, description: "A batch call names a path that is not a catalogue route." },
+  // The upstream refused the request's input: relayed, never charged.
+  upstream_rejected: { status: 422, description: "The upstream refused the request's input (e.g. unknown city); nothing was charged." },
+  batch_call_rejected: { status: 422, description: "An upstream refused one of the batch's calls; the batch was not charged." },
+  // Access to the facilitator API and the admin endpoints.
+  unauthorized: { status: 401, description: "The facilitator API needs a valid bearer token (or a local caller when none is configured)." },
+  admin_unauthorized: { status: 401, description: "The admin endpoint needs Authorization: Bearer <ADMIN_TOKEN>." },
+  admin_forbidden: { status: 403, description: "The admin token is not valid." },
+  admin_disabled: { status: 403, description: "The admin endpoints are disabled: no ADMIN_TOKEN is configured." },
   // Our side or our dependencies.
   upstream_failed: { status: 502, description: "The upstream service failed to respond correctly." },
   chain_unavailable: { status: 503, description: "The chain cannot be reached right now." },
   database_unavailable: { status: 503, description: "The database cannot be reached right now." },
   price_unavailable: { status: 503, description: "No fresh price is available for this token right now." },
+  route_disabled: { status: 503, description: "The route is disabled (its upstream is not configured, e.g. a missing API key)." },
+  upstream_unavailable: { status: 503, description: "The upstream is failing and its circuit breaker is open; retry after Retry-After seconds." },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -6,7 +6,8 @@ export const settlementReasonSchema = textSchema.max(256);
 
 /**
  * The settlement response (`X-PAYMENT-RESPONSE` / `PAYMENT-RESPONSE`), identical in both protocol
- * versions except for how `network` is spelled. A success always names its transaction and payer;
+ * versions except for how `network` is spelled. A success names its payer and its transaction, or ""
+ * when the payment was accepted for deferred (batched) settlement and no transaction exists yet;
  * a failure says why and never claims a charge, though it may reference a reverted transaction.
  * `reason` narrows `errorReason` where a closed vocabulary applies (the facilitator API).
  */
@@ -17,7 +18,7 @@ export function settlementResponseSchema<N extends z.ZodType<string, string>, R 
   return z.discriminatedUnion("success", [
     z.object({
       success: z.literal(true),
-      transaction: bytes32Schema,
+      transaction: z.union([z.literal(""), bytes32Schema]),
       network,
       payer: addressSchema,
     }),

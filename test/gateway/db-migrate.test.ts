@@ -39,6 +39,8 @@ describe("db: loadMigrations", () => {
   it("loads the shipped migrations in version order with checksums", async () => {
     const migrations = await loadMigrations();
     expect(migrations.map((m) => `${m.version}_${m.name}`)[0]).to.equal("1_payments");
+    const versions = migrations.map((m) => m.version);
+    expect(versions, "strictly increasing versions").to.deep.equal([...new Set(versions)].sort((a, b) => a - b));
     expect(migrations.every((m) => /^[0-9a-f]{64}$/.test(m.checksum))).to.equal(true);
   });
 
@@ -79,22 +81,23 @@ for (const backend of testBackends()) {
       return dir;
     }
 
-    it("applies the ledger schema once; a second run applies nothing", async () => {
+    it("applies the shipped schema once; a second run applies nothing", async () => {
+      const shipped = await loadMigrations();
+      const latest = shipped[shipped.length - 1]!.version;
       db = await backend.fresh({ migrate: false });
       const first = await migrate(db);
-      expect(first.applied.map((m) => m.name)).to.deep.equal(["payments"]);
-      expect(first.version).to.equal(1);
-      expect(await tableNames(db)).to.deep.equal(["payments", "schema_migrations", "settlement_batches", "signer_nonces"]);
+      expect(first.applied.map((m) => m.name)).to.deep.equal(shipped.map((m) => m.name));
+      expect(first.version).to.equal(latest);
+      expect(await tableNames(db)).to.include.members(["payments", "schema_migrations", "settlement_batches", "signer_nonces"]);
 
       const second = await migrate(db);
       expect(second.applied).to.deep.equal([]);
-      expect(second.version).to.equal(1);
+      expect(second.version).to.equal(latest);
       const recorded = await db.query<{ version: number; name: string; checksum: string; applied_at: Date }>(
-        "SELECT version, name, checksum, applied_at FROM schema_migrations",
+        "SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version",
       );
-      expect(recorded.rows).to.have.length(1);
-      expect(recorded.rows[0]?.checksum).to.equal(first.applied[0]?.checksum);
-      expect(recorded.rows[0]?.applied_at).to.be.instanceOf(Date);
+      expect(recorded.rows.map((row) => [row.version, row.name, row.checksum])).to.deep.equal(shipped.map((m) => [m.version, m.name, m.checksum]));
+      expect(recorded.rows.every((row) => row.applied_at instanceof Date)).to.equal(true);
     });
 
     it("applies only the new files of a later release, in order", async () => {
@@ -160,8 +163,9 @@ for (const backend of testBackends()) {
 
     it("lets concurrent migrate() calls on one handle apply each file exactly once", async () => {
       db = await backend.fresh({ migrate: false });
+      const shipped = await loadMigrations();
       const results = await Promise.all(Array.from({ length: 4 }, () => migrate(db as TestDatabase)));
-      expect(results.flatMap((r) => r.applied.map((m) => m.name))).to.deep.equal(["payments"]);
+      expect(results.flatMap((r) => r.applied.map((m) => m.name))).to.deep.equal(shipped.map((m) => m.name));
     });
 
     if (backend.name === "postgres") {
@@ -191,7 +195,7 @@ for (const backend of testBackends()) {
         }
       });
 
-      it("lets four gateway processes apply the ledger schema to an empty database at once", async () => {
+      it("lets four gateway processes apply the shipped schema to an empty database at once", async () => {
         db = await backend.fresh({ migrate: false });
         const url = backend.url as string;
         const others = await Promise.all(
@@ -200,8 +204,9 @@ for (const backend of testBackends()) {
         try {
           // Includes the race on CREATE TABLE IF NOT EXISTS schema_migrations, which is unsafe
           // between concurrent sessions without the lock.
+          const shipped = await loadMigrations();
           const results = await Promise.all([db, ...others].map((handle) => migrate(handle)));
-          expect(results.flatMap((r) => r.applied.map((m) => m.name))).to.deep.equal(["payments"]);
+          expect(results.flatMap((r) => r.applied.map((m) => m.name))).to.deep.equal(shipped.map((m) => m.name));
         } finally {
           await Promise.all(others.map((other) => other.close()));
         }

@@ -485,8 +485,15 @@ describe("x402 v1 messages", () => {
     } as const;
     expect(decodeSettlementResponse(encodeSettlementResponse(failure, 1), 1)).to.deep.equal(failure);
 
+    // A payment accepted for batched settlement succeeds before any transaction exists.
+    const deferred = { ...success, transaction: "" } as const;
+    expect(decodeSettlementResponse(encodeHeaderJson(deferred), 1)).to.deep.equal(deferred);
     expectCode(
-      () => decodeSettlementResponse(encodeHeaderJson({ ...success, transaction: "" }), 1),
+      () => decodeSettlementResponse(encodeHeaderJson({ ...success, transaction: "0x1234" }), 1),
+      "malformed_payment",
+    );
+    expectCode(
+      () => decodeSettlementResponse(encodeHeaderJson({ ...success, payer: undefined }), 1),
       "malformed_payment",
     );
     expectCode(

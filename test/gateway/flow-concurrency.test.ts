@@ -1,0 +1,150 @@
+/**
+ * Escrow credit under concurrency: a payer whose commitment covers K payments sends N > K
+ * different payments at once, split over two gateway instances on one database (two pools on
+ * PostgreSQL; one shared Database object on PGlite, which one process owns). Exactly K are served
+ * on credit; the rest are refused, never served against funds already spoken for.
+ */
+import { network } from "hardhat";
+import { expect } from "chai";
+import type { WalletClient } from "@nomicfoundation/hardhat-viem/types";
+import { type Database, openPostgres } from "../../gateway/db/index.js";
+import { closeTestBackends, testBackends, type TestDatabase } from "../../gateway/db/testing.js";
+import { createUnsettledLedger } from "../../gateway/ledger/index.js";
+import type { PaidRoute } from "../../gateway/payments/index.js";
+import { parseUsd } from "../../gateway/pricing/index.js";
+import {
+  type FlowSystem,
+  PRICE,
+  type RunningApp,
+  deployFlowSystem,
+  escrowHeader,
+  offerFor,
+  paymentRows,
+  realSchemes,
+  receiptOf,
+  startApp,
+} from "./flow-fixture.js";
+import type { PaymentScheme } from "../../gateway/schemes/index.js";
+
+const { viem, networkHelpers } = await network.create();
+
+after(closeTestBackends);
+
+const route: PaidRoute = { priceUsd: parseUsd("0.01"), description: "Quote", mimeType: "application/json" };
+const K = 3n;
+const N = 8;
+
+/** The Database without its lock: what the flow would do if verify and reserve could interleave. */
+function withoutLock(db: Database): Database {
+  return { ...db, withLock: (_key, fn) => fn() };
+}
+
+for (const backend of testBackends()) {
+  describe(`flow: concurrent escrow payments across two instances [${backend.name}]`, function () {
+    this.timeout(180_000);
+
+    let s: FlowSystem;
+    let db: TestDatabase;
+    let second: Database;
+    let apps: RunningApp[] = [];
+
+    before(async () => {
+      s = await deployFlowSystem(viem);
+      db = await backend.fresh();
+      second = backend.url === undefined ? db : await openPostgres(backend.url, { schema: db.schema, max: 4 });
+    });
+
+    after(async () => {
+      for (const app of apps) await app.close();
+      if (second !== db) await second.close();
+      await db.close();
+    });
+
+    afterEach(async () => {
+      for (const app of apps) await app.close();
+      apps = [];
+    });
+
+    /** A new payer with a large deposit of which only K payments' worth is committed to the payee. */
+    async function creditedPayer(index: number): Promise<WalletClient> {
+      const payer = (await viem.getWalletClients())[index]!;
+      await networkHelpers.setBalance(payer.account.address, 10n ** 20n);
+      await s.usdc.write.mint([payer.account.address, PRICE.usdc * 1_000n]);
+      await s.usdc.write.approve([s.escrow.address, 2n ** 255n], { account: payer.account });
+      await s.escrow.write.deposit([s.usdc.address, PRICE.usdc * 1_000n], { account: payer.account });
+      const current = await s.escrow.read.commitmentOf([s.usdc.address, payer.account.address, s.payTo]);
+      await s.escrow.write.commit([s.usdc.address, s.payTo, PRICE.usdc * K - current.amount], { account: payer.account });
+      return payer;
+    }
+
+    async function burst(payer: WalletClient, dbs: readonly [Database, Database], schemes?: (db: Database) => PaymentScheme[]) {
+      const paths = [{ path: "/quote", route, handler: async () => ({ body: { ok: true } }) }];
+      apps = [await startApp(s, dbs[0], paths, schemes?.(dbs[0]))];
+      apps.push(await startApp(s, dbs[1], paths, schemes?.(dbs[1])));
+      const before = (await paymentRows(db, "escrow")).length;
+      // Every payment is signed first, then all are sent at once, alternating instances.
+      const headers: { base: string; header: string }[] = [];
+      for (let i = 0; i < N; i++) {
+        const base = apps[i % 2]!.base;
+        const accept = await offerFor(`${base}/quote?i=${i}`, "escrow", s.usdc.address);
+        headers.push({ base, header: await escrowHeader(s, payer, accept) });
+      }
+      const responses = await Promise.all(headers.map(({ base, header }, i) => fetch(`${base}/quote?i=${i}`, { headers: { "X-PAYMENT": header } })));
+      const bodies = await Promise.all(responses.map(async (res) => ({ status: res.status, body: (await res.json()) as { error?: string }, res })));
+      const rows = (await paymentRows(db, "escrow")).slice(before);
+      return { bodies, rows };
+    }
+
+    it(`serves exactly ${K} of ${N} concurrent payments against a commitment covering ${K}`, async () => {
+      const payer = await creditedPayer(8);
+      const { bodies, rows } = await burst(payer, [db, second]);
+      const served = bodies.filter((b) => b.status === 200);
+      expect(served).to.have.length(Number(K));
+      for (const b of served) expect(receiptOf(b.res)).to.include({ success: true, transaction: "" });
+      for (const b of bodies.filter((x) => x.status !== 200)) {
+        expect(b.status).to.equal(402);
+        expect(b.body.error).to.equal("insufficient_funds");
+      }
+      // Only the served ones were ever written, all of them waiting for the engine on credit.
+      expect(rows.map((r) => r.state)).to.deep.equal(Array(Number(K)).fill("verified"));
+      const owed = await createUnsettledLedger(db).unsettledAmount({
+        chainId: s.chainId,
+        token: s.usdc.address,
+        payer: payer.account.address,
+        payee: s.payTo,
+        scheme: "escrow",
+      });
+      const committed = (await s.escrow.read.commitmentOf([s.usdc.address, payer.account.address, s.payTo])).amount;
+      expect(owed).to.equal(committed);
+    });
+
+    it("would serve more than the commitment covers without the lock (the test above can fail)", async () => {
+      const payer = await creditedPayer(9);
+      const unlocked = withoutLock(db);
+      // Make the race certain instead of likely: every verification waits until all have read the
+      // ledger (or 3 s passed), as a slow node would make them.
+      let arrived = 0;
+      let open!: () => void;
+      const barrier = new Promise<void>((resolve) => {
+        open = resolve;
+        setTimeout(resolve, 3_000).unref();
+      });
+      const racing = (d: Database) =>
+        realSchemes(s, d).map((scheme) =>
+          scheme.name !== "escrow"
+            ? scheme
+            : {
+                ...scheme,
+                verify: async (...args: Parameters<PaymentScheme["verify"]>) => {
+                  const payment = await scheme.verify(...args);
+                  if (++arrived === N) open();
+                  await barrier;
+                  return payment;
+                },
+              },
+        );
+      const { bodies } = await burst(payer, [unlocked, second === db ? unlocked : withoutLock(second)], racing);
+      expect(bodies.filter((b) => b.status === 200)).to.have.length(N);
+    });
+  });
+}
