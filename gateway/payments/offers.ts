@@ -13,7 +13,12 @@ import {
 import { defaultSchemeRules } from "./scheme-rules.js";
 import type { Challenge, PaidRoute, PaymentFlowDeps, QuoteOptions, QuotedOffer } from "./types.js";
 
-export const DEFAULT_MAX_TIMEOUT_SECONDS = 300;
+/**
+ * How long a signed payment stays valid unless the route says otherwise. An escrow payment can be
+ * served before settlement only when its validity outlasts the settlement horizon plus the clock
+ * margin (default 300 + 36 s), so the default leaves that with room for client clock lag.
+ */
+export const DEFAULT_MAX_TIMEOUT_SECONDS = 600;
 
 /**
  * Step 1: one offer per (scheme, accepted token) at the route's price. A token whose price source
