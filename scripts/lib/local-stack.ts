@@ -43,7 +43,8 @@ export interface StackPaths {
   readonly budgetFile: string;
 }
 
-export function stackPaths(root = path.join(PROJECT_ROOT, ".data/local")): StackPaths {
+/** `STACK_DIR` moves the state elsewhere (tests run a second stack beside a developer's own). */
+export function stackPaths(root = process.env.STACK_DIR?.trim() ? path.resolve(process.env.STACK_DIR.trim()) : path.join(PROJECT_ROOT, ".data/local")): StackPaths {
   return {
     root,
     deploymentsDir: path.join(root, "deployments"),
