@@ -114,6 +114,11 @@ export function errorHandler(): Middleware {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw new PaymentError("not_found", `no route for ${ctx.method} ${ctx.path}`);
+      // The router's own 405/501 carry only a status line; give them a code like every other refusal (Allow survives).
+      if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined) {
+        const allow = ctx.response.get("Allow");
+        throw new HttpError(ctx.status, "invalid_request", `${ctx.method} is not allowed on ${ctx.path}${allow ? `; allowed: ${allow}` : ""}`);
+      }
     } catch (error) {
       const s = state(ctx);
       const { status, code, message, details } = describe(error);
