@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Context, Middleware, Next } from "koa";
-import type { Logger } from "../log.js";
+import { type Logger, loggableError } from "../log.js";
 import { isDatabaseUnavailable } from "../db/database.js";
 import { type ErrorCode, PaymentError, errorStatus, isErrorCode, isPaymentError } from "../x402/index.js";
 import type { Challenge, Receipt } from "../payments/index.js";
@@ -122,7 +122,7 @@ export function errorHandler(): Middleware {
     } catch (error) {
       const s = state(ctx);
       const { status, code, message, details } = describe(error);
-      if (status >= 500 && code !== "upstream_failed") s.log.error({ err: error }, "request failed");
+      if (status >= 500 && code !== "upstream_failed") s.log.error({ err: loggableError(error) }, "request failed");
       else s.log.debug({ code, message }, "request refused");
       ctx.status = status;
       const body: Record<string, unknown> = { error: code, message };

@@ -368,7 +368,9 @@ export async function startGateway(
   if (registry === undefined) throw new StartupError(`${config.deploymentsFile} records no TokenRegistry`);
   const escrow = record.contracts.SettlementEscrow?.address as Address | undefined;
 
-  const publicClient: ChainReader = options.chain?.publicClient ?? createPublicClient({ transport: http(config.rpcUrl) });
+  // viem's defaults (10 s, 3 retries) would hold a paid request ~40 s on a hanging node before the 503.
+  const transport = () => http(config.rpcUrl, { timeout: 5_000, retryCount: 1 });
+  const publicClient: ChainReader = options.chain?.publicClient ?? createPublicClient({ transport: transport() });
   const rpcChainId = await publicClient.getChainId().catch((error: unknown) => {
     throw new StartupError(`the RPC at ${new URL(config.rpcUrl).host} cannot be reached: ${(error as Error).message}`);
   });
@@ -376,7 +378,7 @@ export async function startGateway(
     throw new StartupError(`the RPC serves chain ${rpcChainId}, the gateway is configured for ${config.chainId}`);
   }
   const walletClient: SettlementWallet =
-    options.chain?.walletClient ?? createWalletClient({ account: privateKeyToAccount(config.signerKey), transport: http(config.rpcUrl) });
+    options.chain?.walletClient ?? createWalletClient({ account: privateKeyToAccount(config.signerKey), transport: transport() });
 
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {

@@ -1,8 +1,9 @@
 import { hostname } from "node:os";
-import { isAddressEqual } from "viem";
+import { type Address, isAddressEqual } from "viem";
 import type { PaymentScheme, VerifiedPayment } from "../schemes/types.js";
 import {
   type PaymentPayload,
+  type PaymentRequirementsV2,
   PaymentError,
   decodePaymentPayload,
   findAcceptedV2,
@@ -101,9 +102,7 @@ async function chooseOffer(
     const offered = offers.map(offerV2);
     const match = findAcceptedV2(offered, envelope.accepted);
     const offer = match === undefined ? undefined : offers[offered.indexOf(match)];
-    if (offer === undefined) {
-      throw new PaymentError("requirements_mismatch", "the accepted requirements match none that were offered");
-    }
+    if (offer === undefined) throw unmatchedV2(offered, envelope.accepted);
     return { offer, scheme: schemeFor(deps, offer.scheme, offer.chainId) };
   }
   const chainId = v1NetworkChainId(envelope.network) ?? parseCaip2(envelope.network);
@@ -137,6 +136,23 @@ function checkDiscountedPayer(offer: QuotedOffer, payment: VerifiedPayment): voi
   });
 }
 
+/**
+ * The most specific reason an echoed `accepted` matches no offer, judged field by field against the
+ * offers that agree on everything before it, so a client learns which term it got wrong.
+ */
+function unmatchedV2(offered: readonly PaymentRequirementsV2[], accepted: PaymentRequirementsV2): PaymentError {
+  const sameScheme = offered.filter((o) => o.scheme === accepted.scheme);
+  if (sameScheme.length === 0) return new PaymentError("unsupported_scheme", `scheme ${accepted.scheme} is not offered for this resource`);
+  const sameNetwork = sameScheme.filter((o) => o.network === accepted.network);
+  if (sameNetwork.length === 0) return new PaymentError("wrong_network", `this resource is not offered on ${accepted.network}`);
+  const sameAsset = sameNetwork.filter((o) => isAddressEqual(o.asset as Address, accepted.asset as Address));
+  if (sameAsset.length === 0) return new PaymentError("unsupported_token", `${accepted.asset} is not accepted for this resource`);
+  const samePayee = sameAsset.filter((o) => isAddressEqual(o.payTo as Address, accepted.payTo as Address));
+  if (samePayee.length === 0) return new PaymentError("wrong_recipient", "the accepted payTo is not this resource's recipient");
+  if (!samePayee.some((o) => o.amount === accepted.amount)) return new PaymentError("amount_mismatch", "the accepted amount is not the price");
+  return new PaymentError("requirements_mismatch", "the accepted requirements match none that were offered");
+}
+
 function schemeFor(deps: PaymentFlowDeps, name: string, chainId: number): PaymentScheme {
   const scheme = deps.schemes.find((s) => s.name === name && s.chainId === chainId);
   // Offers only come from configured schemes, so this is a wiring bug, not bad input.
@@ -166,7 +182,11 @@ async function conflict(
   if (sameRequest && replayable && row.response_status !== null) {
     return { kind: "replay", response: storedResponse(row) };
   }
-  if (sameRequest && rules?.chargedBeforeServing === true && row.response_status === null && row.tx_hash !== null) {
+  // Charged but never served: a transfer whose upstream failed, or a settlement whose outcome was
+  // unknown when the request ended and that reconciliation later found mined. The same request
+  // with the same payment is served now; the payer must never be left charged and unserved.
+  const charged = rules?.chargedBeforeServing === true || row.state === "confirmed";
+  if (sameRequest && charged && row.response_status === null && row.tx_hash !== null) {
     const lease = deps.serveLeaseSeconds ?? DEFAULT_SERVE_LEASE_SECONDS;
     if (await claimUnserved(deps.db, row.id, row.tx_hash, deps.workerId ?? defaultWorkerId, lease)) {
       const payment = rowPayment(row);

@@ -115,8 +115,8 @@ async function completeCharged(
  */
 export async function releasePayment(deps: PaymentFlowDeps, reserved: ReservedPayment, reason: string): Promise<Receipt> {
   const rules = (deps.schemeRules ?? defaultSchemeRules)[reserved.payment.scheme];
-  if (rules?.chargedBeforeServing === true) {
-    const transaction = reserved.chargedIn ?? rules.onChainTransaction?.(reserved.payment);
+  if (reserved.chargedIn !== undefined || rules?.chargedBeforeServing === true) {
+    const transaction = reserved.chargedIn ?? rules?.onChainTransaction?.(reserved.payment);
     if (transaction !== undefined) {
       await keepUnserved(deps.db, reserved.id, transaction, reason);
       return successReceipt(reserved, transaction);

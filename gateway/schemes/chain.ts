@@ -9,6 +9,7 @@ import {
   type DecodeErrorResultReturnType,
   ExecutionRevertedError,
 } from "viem";
+import { type KeyedMutex, createKeyedMutex } from "../db/keyed-mutex.js";
 import { type ErrorDetails, PaymentError } from "../x402/errors.js";
 import { skaleChain } from "../x402/networks.js";
 import type { ChainReader, SettleOptions, SettlementWallet } from "./types.js";
@@ -128,6 +129,9 @@ export interface ContractWrite {
  * receipt is `chain_unavailable` carrying the hash, since the transaction may still be mined and
  * the engine must reconcile by hash. Checking what the receipt says is the caller's job.
  */
+/** One queue per (chain, sending account) in this process; see `sendAndConfirm`. */
+const senders: KeyedMutex = createKeyedMutex();
+
 export async function sendAndConfirm(
   ctx: SenderContext,
   call: ContractWrite,
@@ -149,14 +153,20 @@ export async function sendAndConfirm(
 
   let transaction: Hash;
   try {
-    transaction = await ctx.wallet.writeContract({
-      ...(request as object),
-      account,
-      chain: ctx.wallet.chain ?? null,
-      gas: withHeadroom(gas),
-      nonce: options.nonce,
-      ...fees,
-    } as never);
+    // Concurrent settlements from one account would all read the same pending nonce and collide
+    // ("nonce too low"): take the nonce and hand the transaction to the node one at a time, so
+    // each reads a pending count that includes the previous one. Receipts are awaited in parallel.
+    transaction = await senders.run(`${ctx.chainId}:${account.address.toLowerCase()}`, async () => {
+      const nonce = options.nonce ?? (await ctx.reader.getTransactionCount({ address: account.address, blockTag: "pending" }));
+      return ctx.wallet.writeContract({
+        ...(request as object),
+        account,
+        chain: ctx.wallet.chain ?? null,
+        gas: withHeadroom(gas),
+        nonce,
+        ...fees,
+      } as never);
+    });
   } catch (error) {
     throw refused(error);
   }

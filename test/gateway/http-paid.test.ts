@@ -321,6 +321,10 @@ for (const backend of testBackends()) {
         [{ "X-PAYMENT": encode({ x402Version: 2, accepted: { ...v2.accepts[0], amount: "1" }, payload }) }, "unsupported_version"],
         [
           { "PAYMENT-SIGNATURE": encode({ x402Version: 2, accepted: { ...v2.accepts[0], amount: "1" }, payload }) },
+          "amount_mismatch",
+        ],
+        [
+          { "PAYMENT-SIGNATURE": encode({ x402Version: 2, accepted: { ...v2.accepts[0], maxTimeoutSeconds: 1 }, payload }) },
           "requirements_mismatch",
         ],
         [
