@@ -8,6 +8,7 @@ import {
   ContractFunctionZeroDataError,
   type DecodeErrorResultReturnType,
   ExecutionRevertedError,
+  NonceTooLowError,
 } from "viem";
 import { type KeyedMutex, createKeyedMutex } from "../db/keyed-mutex.js";
 import { type ErrorDetails, PaymentError } from "../x402/errors.js";
@@ -129,6 +130,16 @@ export interface ContractWrite {
  * receipt is `chain_unavailable` carrying the hash, since the transaction may still be mined and
  * the engine must reconcile by hash. Checking what the receipt says is the caller's job.
  */
+/** Sends with a nonce that turned out to be taken, before giving up. */
+const STALE_NONCE_ATTEMPTS = 3;
+
+/** The node refused the transaction because its nonce is already used (or replaced). */
+function isStaleNonce(error: unknown): boolean {
+  if (error instanceof BaseError && error.walk((e) => e instanceof NonceTooLowError) !== null) return true;
+  const text = error instanceof BaseError ? `${error.shortMessage} ${error.details}` : String(error);
+  return /nonce (too low|is lower|provided for the transaction is lower)|replacement transaction underpriced/i.test(text);
+}
+
 /** One queue per (chain, sending account) in this process; see `sendAndConfirm`. */
 const senders: KeyedMutex = createKeyedMutex();
 
@@ -156,16 +167,25 @@ export async function sendAndConfirm(
     // Concurrent settlements from one account would all read the same pending nonce and collide
     // ("nonce too low"): take the nonce and hand the transaction to the node one at a time, so
     // each reads a pending count that includes the previous one. Receipts are awaited in parallel.
+    // Another sender on this account (the settlement engine's batches, another replica) can still
+    // take a nonce between our read and our send: a refusal for a stale nonce costs nothing, so
+    // read the count again and resend, a bounded number of times.
     transaction = await senders.run(`${ctx.chainId}:${account.address.toLowerCase()}`, async () => {
-      const nonce = options.nonce ?? (await ctx.reader.getTransactionCount({ address: account.address, blockTag: "pending" }));
-      return ctx.wallet.writeContract({
-        ...(request as object),
-        account,
-        chain: ctx.wallet.chain ?? null,
-        gas: withHeadroom(gas),
-        nonce,
-        ...fees,
-      } as never);
+      for (let attempt = 1; ; attempt++) {
+        const nonce = options.nonce ?? (await ctx.reader.getTransactionCount({ address: account.address, blockTag: "pending" }));
+        try {
+          return await ctx.wallet.writeContract({
+            ...(request as object),
+            account,
+            chain: ctx.wallet.chain ?? null,
+            gas: withHeadroom(gas),
+            nonce,
+            ...fees,
+          } as never);
+        } catch (error) {
+          if (options.nonce !== undefined || attempt >= STALE_NONCE_ATTEMPTS || !isStaleNonce(error)) throw error;
+        }
+      }
     });
   } catch (error) {
     throw refused(error);
