@@ -10,7 +10,7 @@ import {Holds} from "./escrow/Holds.sol";
 /// @notice PayPerAgent's escrow on SKALE: AI agents deposit USDC, USDT, SKL or WETH once, then pay
 /// per API call with EIP-712 signed authorizations that a gateway settles in batches.
 /// @dev The pieces live in `escrow/`: `EscrowAccounts` (deposits, delayed withdrawals, earnings,
-/// fees, admin), `PaymentAuthorizations` (settle, settleBatch, unordered nonces) and `Holds`
+/// fees, admin), `PaymentAuthorizations` (settle, settleBatch, settleBatchFor, unordered nonces) and `Holds`
 /// (authorize, capture, void, reclaim, refund). This contract only wires them together.
 contract SettlementEscrow is Holds {
     /// @notice EIP-712 domain name signed by payers.

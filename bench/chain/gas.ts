@@ -1,6 +1,8 @@
 /**
  * Section 3's measurements on an in-process EDR chain (the project's hardhat config: SKALE's
- * Shanghai rules, chain id 324705682). Runs only inside Hardhat:
+ * Shanghai rules, chain id 324705682). Both batch calls are measured on the same batch shape:
+ * `settleBatch` (any mix of payers, payees and tokens; full signatures) and `settleBatchFor` (one
+ * payee and one token, EIP-2098 signatures: what the gateway sends). Runs only inside Hardhat:
  *
  *   BENCH_GAS_OUT=/tmp/gas.json npx hardhat run bench/chain/gas.ts
  *
@@ -11,6 +13,7 @@
 import { writeFileSync } from "node:fs";
 import { network } from "hardhat";
 import { type Address, type Hex, type TransactionReceipt, encodeFunctionData, parseEventLogs, parseSignature, toHex } from "viem";
+import { escrowBatchCall } from "../../gateway/schemes/escrow/batch.js";
 import { settlementEscrowAbi } from "../../gateway/schemes/escrow/abi.js";
 import { escrowNonce, randomNonceWord } from "../../gateway/schemes/escrow/payload.js";
 import { eip3009Abi, transferWithAuthorizationTypes } from "../../gateway/schemes/exact/abi.js";
@@ -74,12 +77,22 @@ function logGas(r: TransactionReceipt): number {
   return r.logs.reduce((sum, log) => sum + 375 + 375 * log.topics.length + 8 * ((log.data.length - 2) / 2), 0);
 }
 
-async function settleBatch(payments: readonly Signed[]) {
-  const hash = await s.escrow.write.settleBatch([payments], { account: relayer.account });
-  const r = await receipt(hash);
+type BatchCall = "settleBatch" | "settleBatchFor";
+
+/**
+ * One batch through `call`, encoded as the gateway encodes it (`escrowBatchCall`, which picks
+ * `settleBatchFor` for this one-payee, one-token shape), or as a plain `settleBatch`.
+ */
+async function settle(call: BatchCall, payments: readonly Signed[]) {
+  const entries = payments.map(({ authorization, signature }) => ({
+    data: { mode: "async", escrow: s.escrow.address, authorization, signature } as const,
+  }));
+  const encoded = call === "settleBatchFor" ? escrowBatchCall(entries) : ({ functionName: "settleBatch", args: [payments] } as const);
+  if (encoded.functionName !== call) throw new Error(`the gateway would not send this batch through ${call}`);
+  const data = encodeFunctionData({ abi: settlementEscrowAbi, ...encoded });
+  const r = await receipt(await relayer.sendTransaction({ to: s.escrow.address, data, account: relayer.account, chain: undefined }));
   const settled = parseEventLogs({ abi: settlementEscrowAbi, eventName: "PaymentSettled", logs: r.logs });
-  if (settled.length !== payments.length) throw new Error(`settleBatch settled ${settled.length} of ${payments.length}`);
-  const data = encodeFunctionData({ abi: settlementEscrowAbi, functionName: "settleBatch", args: [payments] });
+  if (settled.length !== payments.length) throw new Error(`${call} settled ${settled.length} of ${payments.length}`);
   return { gasUsed: Number(r.gasUsed), calldata: calldataGas(data), logs: logGas(r) };
 }
 
@@ -95,37 +108,44 @@ const second = await signed(escrowNonce(word, 2));
 const warm = await receipt(await s.escrow.write.settle([second.authorization, second.signature], { account: relayer.account }));
 rows.push({ section: SECTION, name: "settle, bitmap word already in use", value: Number(warm.gasUsed), unit: "gas/payment" });
 
-const batches = new Map<number, number>();
-for (const count of [10, 100]) {
-  const batch = await settleBatch(await sessionBatch(randomNonceWord(), count));
-  batches.set(count, batch.gasUsed);
+const SHAPES: Record<BatchCall, string> = {
+  settleBatch: "full entries (payer, payee, token, 65-byte signature each)",
+  settleBatchFor: "payee and token once per batch, EIP-2098 64-byte signatures: the gateway's call",
+};
+
+for (const call of ["settleBatch", "settleBatchFor"] as const) {
+  const batches = new Map<number, number>();
+  for (const count of [10, 100]) {
+    const batch = await settle(call, await sessionBatch(randomNonceWord(), count));
+    batches.set(count, batch.gasUsed);
+    rows.push({
+      section: SECTION,
+      name: `${call}(${count})`,
+      value: perPayment(batch.gasUsed, count),
+      unit: "gas/payment",
+      ...(count === 100 ? { target: { atMost: BATCH_TARGET } } : {}),
+      note: `one payer, token and payee; SDK nonces (random 248-bit word + counter); ${SHAPES[call]}; total ${batch.gasUsed} gas`,
+    });
+    if (count === 100) {
+      rows.push(
+        { section: SECTION, name: `${call}(100): calldata share`, value: perPayment(batch.calldata, count), unit: "gas/payment" },
+        { section: SECTION, name: `${call}(100): execution share`, value: perPayment(batch.gasUsed - 21_000 - batch.calldata, count), unit: "gas/payment" },
+        { section: SECTION, name: `${call}(100): of which events (LOG)`, value: perPayment(batch.logs, count), unit: "gas/payment" },
+      );
+    }
+  }
+  // What one more payment in a batch costs: the floor any batch size approaches.
   rows.push({
     section: SECTION,
-    name: `settleBatch(${count})`,
-    value: perPayment(batch.gasUsed, count),
+    name: `${call} marginal payment`,
+    value: Math.round((batches.get(100)! - batches.get(10)!) / 90),
     unit: "gas/payment",
-    ...(count === 100 ? { target: { atMost: BATCH_TARGET } } : {}),
-    note: `one payer, token and payee; SDK nonces (random 248-bit word + counter); total ${batch.gasUsed} gas`,
+    note: "(gas of batch(100) − gas of batch(10)) / 90: no batch size gets below this",
   });
-  if (count === 100) {
-    rows.push(
-      { section: SECTION, name: "settleBatch(100): calldata share", value: perPayment(batch.calldata, count), unit: "gas/payment" },
-      { section: SECTION, name: "settleBatch(100): execution share", value: perPayment(batch.gasUsed - 21_000 - batch.calldata, count), unit: "gas/payment" },
-      { section: SECTION, name: "settleBatch(100): of which events (LOG)", value: perPayment(batch.logs, count), unit: "gas/payment" },
-    );
-  }
 }
-// What one more payment in a batch costs: the floor any batch size approaches.
-rows.push({
-  section: SECTION,
-  name: "settleBatch marginal payment",
-  value: Math.round((batches.get(100)! - batches.get(10)!) / 90),
-  unit: "gas/payment",
-  note: "(gas of batch(100) − gas of batch(10)) / 90: no batch size gets below this",
-});
 
 // The contract test's batch (nonces 1..100 in word 0): small nonces are mostly zero bytes of calldata.
-const small = await settleBatch(await sessionBatch(0n, 100));
+const small = await settle("settleBatch", await sessionBatch(0n, 100));
 rows.push({
   section: SECTION,
   name: "settleBatch(100), nonces 1..100",
@@ -133,6 +153,22 @@ rows.push({
   unit: "gas/payment",
   note: "the shape test/contracts/escrow-settlement.test.ts measures; cheaper calldata than SDK nonces",
 });
+
+// With an operator fee each payment also accrues a fee: settleBatch writes it per entry,
+// settleBatchFor once per batch.
+await s.escrow.write.setFee([100], { account: s.admin.account });
+for (const call of ["settleBatch", "settleBatchFor"] as const) {
+  const batch = await settle(call, await sessionBatch(randomNonceWord(), 100));
+  rows.push({
+    section: SECTION,
+    name: `${call}(100), 1% operator fee`,
+    value: perPayment(batch.gasUsed, 100),
+    unit: "gas/payment",
+    target: { atMost: BATCH_TARGET },
+    note: `as ${call}(100), with fees accruing; total ${batch.gasUsed} gas`,
+  });
+}
+await s.escrow.write.setFee([0], { account: s.admin.account });
 
 // Plain ERC-20 transfers of the same token, payer to payee.
 const toNew = await receipt(await s.usdc.write.transfer([s.payee.account.address, PRICE], { account: payer.account }));

@@ -1,7 +1,8 @@
 /**
- * Section 3 — gas per payment. The chain work needs Hardhat's runtime (`network.create()` only
- * works inside `hardhat run`), so this section runs bench/chain/gas.ts as a child process and
- * reads back the rows it writes.
+ * Section 3 — gas per payment: single settle, both batch calls (`settleBatch` and the gateway's
+ * `settleBatchFor`) at 10 and 100, plain ERC-20 and EIP-3009 transfers for reference. The chain
+ * work needs Hardhat's runtime (`network.create()` only works inside `hardhat run`), so this
+ * section runs bench/chain/gas.ts as a child process and reads back the rows it writes.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";

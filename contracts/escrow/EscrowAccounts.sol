@@ -399,17 +399,22 @@ abstract contract EscrowAccounts is ISettlementEscrow, AccessControlDefaultAdmin
     }
 
     /// @dev Takes `amount` from `payer`'s commitment to `payee` first (that is what it is for),
-    /// then its balance, then its pending withdrawal. The caller has checked `_spendable`.
-    function _debitSpendable(address token, address payer, address payee, uint256 amount) internal {
-        Commitment storage commitment = _commitments[token][payer][payee];
-        uint256 committed = commitment.amount;
+    /// then its balance, then its pending withdrawal. The caller has checked `_spendable` and
+    /// passes the commitment and balance it read for that.
+    function _debit(
+        address token,
+        address payer,
+        address payee,
+        uint256 amount,
+        uint256 committed,
+        uint256 balance
+    ) internal {
         if (committed >= amount) {
-            commitment.amount = committed - amount;
+            _commitments[token][payer][payee].amount = committed - amount;
             return;
         }
-        if (committed != 0) commitment.amount = 0;
+        if (committed != 0) _commitments[token][payer][payee].amount = 0;
         uint256 rest = amount - committed;
-        uint256 balance = _balances[token][payer];
         if (balance >= rest) {
             _balances[token][payer] = balance - rest;
         } else {
@@ -422,9 +427,13 @@ abstract contract EscrowAccounts is ISettlementEscrow, AccessControlDefaultAdmin
         }
     }
 
-    /// @dev Credits a payee with `amount` minus the operator fee; returns the fee.
-    function _creditPayee(address token, address payee, uint256 amount) internal returns (uint256 fee) {
-        fee = (amount * feeBps) / _BPS;
+    /// @dev The operator fee on `amount` at `bps` basis points, rounded down.
+    function _feeOn(uint256 amount, uint256 bps) internal pure returns (uint256) {
+        return (amount * bps) / _BPS;
+    }
+
+    /// @dev Credits a payee with `amount` minus `fee`, and the fee to the accrued fees.
+    function _creditPayee(address token, address payee, uint256 amount, uint256 fee) internal {
         if (fee != 0) _accruedFees[token] += fee;
         _earnings[token][payee] += amount - fee;
     }

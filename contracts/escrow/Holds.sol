@@ -85,7 +85,8 @@ abstract contract Holds is PaymentAuthorizations {
         if (amount > remaining) revert CaptureExceedsHold(amount, remaining);
         hold.captured += SafeCast.toUint128(amount);
         if (amount == remaining) hold.status = HoldStatus.Closed;
-        uint256 fee = _creditPayee(hold.token, hold.payee, amount);
+        uint256 fee = _feeOn(amount, feeBps);
+        _creditPayee(hold.token, hold.payee, amount, fee);
         emit HoldCaptured(holdId, amount, fee);
     }
 

@@ -34,6 +34,29 @@ interface ISettlementEscrow {
         bytes signature;
     }
 
+    /// @notice One entry of `settleBatchFor`: a `PaymentAuthorization` whose payee and token are the
+    /// batch's, so they are not repeated, with an EIP-2098 compact signature. The payer signs the
+    /// same full `PaymentAuthorization` as for `settle`; the escrow fills in payee and token before
+    /// hashing, so an entry moved into another payee's or token's batch no longer verifies.
+    /// @param payer Whose deposit pays.
+    /// @param amount Atomic units.
+    /// @param nonce Unordered nonce.
+    /// @param validAfter The authorization is valid strictly after this timestamp.
+    /// @param validBefore The authorization is valid strictly before this timestamp.
+    /// @param challengeHash Binds the payment to the 402 challenge it answers.
+    /// @param r The signature's r.
+    /// @param vs The signature's s, with v - 27 in its top bit (EIP-2098).
+    struct CompactPayment {
+        address payer;
+        uint256 amount;
+        uint256 nonce;
+        uint256 validAfter;
+        uint256 validBefore;
+        bytes32 challengeHash;
+        bytes32 r;
+        bytes32 vs;
+    }
+
     /// @notice A hold the payer signs: funds are reserved for a payee, who may capture them until a deadline.
     /// @param payer Whose deposit is held.
     /// @param payee Who may capture.

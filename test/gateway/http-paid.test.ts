@@ -324,7 +324,7 @@ for (const backend of testBackends()) {
           "amount_mismatch",
         ],
         [
-          { "PAYMENT-SIGNATURE": encode({ x402Version: 2, accepted: { ...v2.accepts[0], maxTimeoutSeconds: 1 }, payload }) },
+          { "PAYMENT-SIGNATURE": encode({ x402Version: 2, accepted: { ...v2.accepts[0], amount: String(v2.accepts[0]!.amount), maxTimeoutSeconds: 1 }, payload }) },
           "requirements_mismatch",
         ],
         [

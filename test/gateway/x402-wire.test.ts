@@ -150,12 +150,21 @@ describe("x402 errors", () => {
       expect(info.description.length).to.be.greaterThan(10);
       (byStatus[info.status] ??= []).push(code);
     }
-    expect(byStatus[400]).to.deep.equal(["invalid_request"]);
+    expect(byStatus[400]).to.have.members(["invalid_request", "batch_path_not_allowed"]);
+    expect(byStatus[401]).to.have.members(["unauthorized", "admin_unauthorized"]);
+    expect(byStatus[403]).to.have.members(["admin_forbidden", "admin_disabled"]);
     expect(byStatus[404]).to.deep.equal(["not_found"]);
     expect(byStatus[409]).to.deep.equal(["payment_in_flight"]);
+    expect(byStatus[422]).to.have.members(["upstream_rejected", "batch_call_rejected"]);
     expect(byStatus[429]).to.deep.equal(["rate_limited"]);
     expect(byStatus[502]).to.deep.equal(["upstream_failed"]);
-    expect(byStatus[503]).to.have.members(["chain_unavailable", "database_unavailable", "price_unavailable"]);
+    expect(byStatus[503]).to.have.members([
+      "chain_unavailable",
+      "database_unavailable",
+      "price_unavailable",
+      "route_disabled",
+      "upstream_unavailable",
+    ]);
     expect(byStatus[402]).to.include.members([
       "malformed_payment",
       "unsupported_version",

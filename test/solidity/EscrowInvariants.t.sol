@@ -8,13 +8,14 @@ import {EscrowHandler} from "./handlers/EscrowHandler.sol";
 import {ISettlementEscrow} from "../../contracts/interfaces/ISettlementEscrow.sol";
 
 /// @notice Handler-based invariant tests of the settlement escrow. The runner calls random
-/// sequences of the handler's actions (deposits, withdrawals, single and batch settlements, replays,
-/// holds and their captures / voids / reclaims / refunds, claims, fee changes, pauses, registry
-/// status changes, donations, sweeps, time warps) and checks these properties after every call.
+/// sequences of the handler's actions (deposits, withdrawals, single and batch settlements through
+/// `settleBatch` and `settleBatchFor`, replays, holds and their captures / voids / reclaims /
+/// refunds, claims, fee changes, pauses, registry status changes, donations, sweeps, time warps)
+/// and checks these properties after every call.
 contract EscrowInvariantsTest is EscrowInvariantBase {
     function setUp() public virtual {
         EscrowHandler h;
-        bytes4[] memory selectors = new bytes4[](29);
+        bytes4[] memory selectors = new bytes4[](30);
         selectors[0] = h.deposit.selector;
         selectors[1] = h.deposit.selector; // listed twice: deposits feed everything else
         selectors[2] = h.requestWithdrawal.selector;
@@ -44,6 +45,7 @@ contract EscrowInvariantsTest is EscrowInvariantBase {
         selectors[26] = h.release.selector;
         selectors[27] = h.setWithdrawalDelay.selector;
         selectors[28] = h.capture.selector; // listed twice: holds are usually voided or reclaimed otherwise
+        selectors[29] = h.settleBatchFor.selector;
         _deployHandler(selectors);
     }
 

@@ -13,7 +13,7 @@ import {ISettlementEscrow} from "../../contracts/interfaces/ISettlementEscrow.so
 contract RegistryInvariantsTest is EscrowInvariantBase {
     function setUp() public {
         EscrowHandler h;
-        bytes4[] memory selectors = new bytes4[](21);
+        bytes4[] memory selectors = new bytes4[](22);
         selectors[0] = h.deposit.selector;
         selectors[1] = h.deposit.selector;
         selectors[2] = h.requestWithdrawal.selector;
@@ -35,6 +35,7 @@ contract RegistryInvariantsTest is EscrowInvariantBase {
         selectors[18] = h.commit.selector;
         selectors[19] = h.requestRelease.selector;
         selectors[20] = h.setWithdrawalDelay.selector;
+        selectors[21] = h.settleBatchFor.selector;
         _deployHandler(selectors);
     }
 

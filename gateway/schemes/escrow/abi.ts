@@ -10,9 +10,11 @@ import { parseAbi } from "viem";
 export const settlementEscrowAbi = parseAbi([
   "struct PaymentAuthorization { address payer; address payee; address token; uint256 amount; uint256 nonce; uint256 validAfter; uint256 validBefore; bytes32 challengeHash; }",
   "struct SignedPayment { PaymentAuthorization authorization; bytes signature; }",
+  "struct CompactPayment { address payer; uint256 amount; uint256 nonce; uint256 validAfter; uint256 validBefore; bytes32 challengeHash; bytes32 r; bytes32 vs; }",
   "struct Commitment { uint256 amount; uint64 releaseAt; }",
   "function settle(PaymentAuthorization authorization, bytes signature)",
   "function settleBatch(SignedPayment[] payments) returns (uint8[] results)",
+  "function settleBatchFor(address token, address payee, CompactPayment[] payments) returns (uint8[] results)",
   "function checkPayment(PaymentAuthorization authorization, bytes signature) view returns (uint8)",
   "function commitmentOf(address token, address payer, address payee) view returns (Commitment)",
   "function spendableFor(address token, address payer, address payee) view returns (uint256)",

@@ -6,9 +6,12 @@ import {
   type TransactionSerializableEIP1559,
   type TransactionSerializableLegacy,
   encodeFunctionData,
+  hexToBigInt,
   isAddressEqual,
   keccak256,
+  numberToHex,
   parseEventLogs,
+  slice,
 } from "viem";
 import { type ErrorCode, PaymentError, isPaymentError } from "../../x402/errors.js";
 import { chainUnavailable, feeFields, withHeadroom } from "../chain.js";
@@ -22,14 +25,22 @@ import { assertSameEscrow, escrowSettlementData, settledEventMatches, settlement
  * Batch settlement for the settlement engine, in separable steps so the engine can persist the
  * signed transaction before anything leaves the process:
  *
- *   prepareEscrowBatch      validate each payment's stored data, simulate `settleBatch`, keep
- *                           the entries the escrow would settle, reject the rest with their code
+ *   prepareEscrowBatch      validate each payment's stored data, simulate the batch, keep the
+ *                           entries the escrow would settle, reject the rest with their code
  *   buildEscrowBatchTransaction   calldata, gas, nonce and fees of one transaction
  *   signEscrowBatchTransaction    the raw signed bytes and their hash (store these first)
  *   broadcastEscrowBatch          send the raw bytes (again, after a crash: same bytes, same hash)
  *   awaitEscrowBatch              wait for the receipt, read each entry's outcome from the logs
  *
  * `settleEscrowBatch` runs them in order for callers that need no persistence in between.
+ *
+ * The escrow has two batch calls that check, settle and report every entry the same way:
+ * `settleBatchFor(token, payee, entries)`, for batches that pay one payee in one token with
+ * signatures that fit EIP-2098's compact form (what the engine forms: it groups by token and
+ * payee), and `settleBatch` for anything else. `escrowBatchCall` picks one from the entries alone,
+ * so the simulation and the transaction always use the same call and nothing about the choice
+ * needs storing. Either emits the same `PaymentSettled` / `PaymentFailed` events, so reading a
+ * receipt does not depend on it.
  */
 
 /** A payment the simulation says the escrow settles, with its validated settlement data. */
@@ -98,13 +109,7 @@ export async function prepareEscrowBatch(input: PrepareEscrowBatchInput): Promis
 
   let results: readonly number[];
   try {
-    ({ result: results } = await input.publicClient.simulateContract({
-      address: input.escrow,
-      abi: settlementEscrowAbi,
-      functionName: "settleBatch",
-      args: [candidates.map(signedPayment)],
-      account: input.sender,
-    }));
+    results = await simulateBatch(input.publicClient, input.escrow, input.sender, candidates);
   } catch (error) {
     throw settlementRefused(error, { batch: candidates.length });
   }
@@ -133,22 +138,21 @@ export interface BuildEscrowBatchInput {
 export async function buildEscrowBatchTransaction(input: BuildEscrowBatchInput): Promise<EscrowBatchTransaction> {
   const { batch, publicClient: reader, sender } = input;
   if (batch.entries.length === 0) throw new RangeError("an escrow batch needs at least one entry");
-  const call = {
-    address: batch.escrow,
-    abi: settlementEscrowAbi,
-    functionName: "settleBatch",
-    args: [batch.entries.map(signedPayment)],
-  } as const;
+  const call = escrowBatchCall(batch.entries);
   let gas: bigint;
   try {
-    gas = await reader.estimateContractGas({ ...call, account: sender });
+    // One branch per function: viem types a call (and decodes its revert) from a literal name.
+    gas =
+      call.functionName === "settleBatchFor"
+        ? await reader.estimateContractGas({ address: batch.escrow, abi: settlementEscrowAbi, ...call, account: sender })
+        : await reader.estimateContractGas({ address: batch.escrow, abi: settlementEscrowAbi, ...call, account: sender });
   } catch (error) {
     throw settlementRefused(error, { batch: batch.entries.length });
   }
   const base = {
     chainId: batch.chainId,
     to: batch.escrow,
-    data: encodeFunctionData(call),
+    data: encodeFunctionData({ abi: settlementEscrowAbi, ...call }),
     gas: withHeadroom(gas),
     nonce: input.nonce ?? (await pendingNonce(reader, sender)),
   };
@@ -305,7 +309,59 @@ function assertDistinctKeys(payments: readonly VerifiedPayment[]): void {
   }
 }
 
-function signedPayment(entry: EscrowBatchEntry) {
+/** secp256k1's group order over two: a larger s is the malleable twin no EOA check accepts. */
+const HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
+
+/**
+ * The EIP-2098 `(r, vs)` form of a 65-byte signature, when the escrow's expansion of it gives back
+ * exactly the same bytes: v 27 or 28, and s low (so its top bit is free for the parity). Anything
+ * else (a contract wallet's own format, a 0/1 v, a high s) has no faithful compact form.
+ */
+export function compactSignature(signature: Hex): { readonly r: Hex; readonly vs: Hex } | undefined {
+  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) return undefined;
+  const v = hexToBigInt(slice(signature, 64, 65));
+  const s = hexToBigInt(slice(signature, 32, 64));
+  if ((v !== 27n && v !== 28n) || s > HALF_ORDER) return undefined;
+  return { r: slice(signature, 0, 32), vs: numberToHex(s | ((v - 27n) << 255n), { size: 32 }) };
+}
+
+/**
+ * The escrow call that settles `entries`: `settleBatchFor` when they share one token and one
+ * payee and every signature has a faithful compact form, otherwise `settleBatch`. The escrow puts
+ * the batch's token and payee into every entry it verifies, so the shorter call cannot pay anyone
+ * but the signed payee.
+ */
+export function escrowBatchCall(entries: readonly Pick<EscrowBatchEntry, "data">[]) {
+  const first = entries[0]?.data.authorization;
+  const compact = first === undefined ? undefined : compactEntries(entries, first.token, first.payee);
+  if (first !== undefined && compact !== undefined) {
+    return { functionName: "settleBatchFor", args: [first.token, first.payee, compact] } as const;
+  }
+  return { functionName: "settleBatch", args: [entries.map(signedPayment)] } as const;
+}
+
+function compactEntries(entries: readonly Pick<EscrowBatchEntry, "data">[], token: Address, payee: Address) {
+  const compact = [];
+  for (const { data } of entries) {
+    const { authorization: a, signature } = data;
+    const rvs = compactSignature(signature);
+    if (rvs === undefined || !isAddressEqual(a.token, token) || !isAddressEqual(a.payee, payee)) return undefined;
+    const { payer, amount, nonce, validAfter, validBefore, challengeHash } = a;
+    compact.push({ payer, amount, nonce, validAfter, validBefore, challengeHash, ...rvs });
+  }
+  return compact;
+}
+
+async function simulateBatch(reader: ChainReader, escrow: Address, sender: Address, entries: readonly EscrowBatchEntry[]) {
+  const call = escrowBatchCall(entries);
+  const { result } =
+    call.functionName === "settleBatchFor"
+      ? await reader.simulateContract({ address: escrow, abi: settlementEscrowAbi, ...call, account: sender })
+      : await reader.simulateContract({ address: escrow, abi: settlementEscrowAbi, ...call, account: sender });
+  return result;
+}
+
+function signedPayment(entry: Pick<EscrowBatchEntry, "data">) {
   return { authorization: entry.data.authorization, signature: entry.data.signature };
 }
 

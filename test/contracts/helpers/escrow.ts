@@ -172,6 +172,30 @@ export async function signPermit(
   return { signature, ...splitSignature(signature) };
 }
 
+/** `ISettlementEscrow.CompactPayment`: one `settleBatchFor` entry. */
+export interface CompactPayment {
+  payer: Address;
+  amount: bigint;
+  nonce: bigint;
+  validAfter: bigint;
+  validBefore: bigint;
+  challengeHash: Hex;
+  r: Hex;
+  vs: Hex;
+}
+
+/**
+ * The `settleBatchFor` entry for a signed payment: payee and token dropped (the batch names them),
+ * the 65-byte signature folded into EIP-2098 `(r, vs)` by hand (vs = s with v - 27 in the top bit),
+ * independently of the gateway's own encoder.
+ */
+export function compactPayment(authorization: PaymentAuthorization, signature: Hex): CompactPayment {
+  const { r, s, v } = splitSignature(signature);
+  const vs = (BigInt(s) | (BigInt(v - 27) << 255n)).toString(16).padStart(64, "0");
+  const { payer, amount, nonce, validAfter, validBefore, challengeHash } = authorization;
+  return { payer, amount, nonce, validAfter, validBefore, challengeHash, r, vs: `0x${vs}` };
+}
+
 export function splitSignature(signature: Hex): { v: number; r: Hex; s: Hex } {
   const { r, s, v, yParity } = parseSignature(signature);
   return { r, s, v: Number(v ?? BigInt(yParity + 27)) };

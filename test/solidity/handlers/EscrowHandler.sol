@@ -314,6 +314,61 @@ contract EscrowHandler is TestBase {
         }
     }
 
+    /// @notice `settleBatchFor` of 1-5 entries for one (token, payee): fresh payments from any
+    /// payer, duplicates of earlier entries, replays of earlier settlements and entries signed for
+    /// another payee (which the escrow must refuse as `InvalidSignature`). Results, events and
+    /// ledger must match the model applied entry by entry, as for `settleBatch`.
+    function settleBatchFor(uint256 seed, uint256 countSeed) external action("settleBatchFor") {
+        uint256 count = bound(countSeed, 1, 5);
+        (address firstPayer, address token) = _findPosition(seed, _CAN_PAY);
+        address payee = _pickPayee(firstPayer, token, seed >> 8);
+        ISettlementEscrow.PaymentAuthorization[] memory signed = new ISettlementEscrow.PaymentAuthorization[](count);
+        ISettlementEscrow.CompactPayment[] memory batch = new ISettlementEscrow.CompactPayment[](count);
+        ISettlementEscrow.SettlementFailure[] memory expected = new ISettlementEscrow.SettlementFailure[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            uint256 s = uint256(keccak256(abi.encode(seed, "for", i)));
+            uint256 kind = s % 8;
+            ISettlementEscrow.PaymentAuthorization memory auth;
+            if (kind == 0 && i > 0) {
+                auth = signed[(s >> 8) % i]; // duplicate inside the batch
+            } else if (kind == 1 && _settled.length > 0) {
+                auth = _settled[(s >> 8) % _settled.length].authorization; // replay, maybe of another batch shape
+            } else {
+                address payer = i == 0 ? firstPayer : _actor(s >> 16);
+                address signedPayee = kind == 2 ? _actor(s >> 24) : payee; // sometimes signed for someone else
+                auth = _freshPayment(payer, signedPayee, token, s >> 40, s >> 64);
+            }
+            signed[i] = auth;
+            batch[i] = _compactPayment(auth);
+            if (ghostPaused) continue;
+            // The escrow checks the entry as if signed for the batch's payee and token (a copy:
+            // memory structs assign by reference).
+            ISettlementEscrow.PaymentAuthorization memory asSubmitted = ISettlementEscrow.PaymentAuthorization({
+                payer: auth.payer,
+                payee: payee,
+                token: token,
+                amount: auth.amount,
+                nonce: auth.nonce,
+                validAfter: auth.validAfter,
+                validBefore: auth.validBefore,
+                challengeHash: auth.challengeHash
+            });
+            expected[i] = _predictSettlement(asSubmitted);
+            if (expected[i] == ISettlementEscrow.SettlementFailure.None && (auth.payee != payee || auth.token != token)) {
+                expected[i] = ISettlementEscrow.SettlementFailure.InvalidSignature;
+            }
+            if (expected[i] == ISettlementEscrow.SettlementFailure.None) _applySettlement(auth, _signPayment(auth));
+        }
+        bytes memory expectedErr = ghostPaused ? abi.encodeWithSelector(Pausable.EnforcedPause.selector) : bytes("");
+        vm.prank(RELAYER);
+        (bool ok, bytes memory ret) = _call(abi.encodeCall(escrow.settleBatchFor, (token, payee, batch)));
+        if (!_check("settleBatchFor", ok, ret, expectedErr)) return;
+        ISettlementEscrow.SettlementFailure[] memory results = abi.decode(ret, (ISettlementEscrow.SettlementFailure[]));
+        for (uint256 i = 0; i < count; ++i) {
+            if (results[i] != expected[i]) _surprise("settleBatchFor entry result", abi.encode(i, results[i], expected[i]));
+        }
+    }
+
     /// @notice Re-submits an already-settled payment, or a new payment reusing a hold's nonce.
     /// Must never settle.
     function replaySettle(uint256 seed) external action("replaySettle") {
@@ -927,6 +982,24 @@ contract EscrowHandler is TestBase {
     function _signPayment(ISettlementEscrow.PaymentAuthorization memory auth) internal view returns (bytes memory) {
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(_keys[auth.payer], escrow.hashPaymentAuthorization(auth));
         return abi.encodePacked(r, s, v);
+    }
+
+    /// @dev The `settleBatchFor` entry of a payment: its payer's signature in EIP-2098 form.
+    function _compactPayment(
+        ISettlementEscrow.PaymentAuthorization memory auth
+    ) internal view returns (ISettlementEscrow.CompactPayment memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(_keys[auth.payer], escrow.hashPaymentAuthorization(auth));
+        return
+            ISettlementEscrow.CompactPayment({
+                payer: auth.payer,
+                amount: auth.amount,
+                nonce: auth.nonce,
+                validAfter: auth.validAfter,
+                validBefore: auth.validBefore,
+                challengeHash: auth.challengeHash,
+                r: r,
+                vs: bytes32(uint256(s) | (uint256(v - 27) << 255))
+            });
     }
 
     function _spendable(address token, address account) internal view returns (uint256) {
