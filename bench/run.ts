@@ -10,10 +10,14 @@ import { describeMachine } from "./lib/machine.js";
 import { type BenchResult, type SectionError, checkRow, formatReport, summarize, writeResult } from "./lib/report.js";
 import type { Row, Section } from "./lib/types.js";
 import { gasSection } from "./sections/gas.js";
+import { httpLoadSection } from "./sections/http-load.js";
+import { memorySection } from "./sections/memory.js";
+import { scaleOutSection } from "./sections/scale-out.js";
+import { settlementSection } from "./sections/settlement.js";
 import { verificationSection } from "./sections/verification.js";
 
-/** In issue 6's order; sections 2, 4, 5 and 6 join here as they are written. */
-const SECTIONS: readonly Section[] = [verificationSection, gasSection];
+/** In issue 6's order. */
+const SECTIONS: readonly Section[] = [verificationSection, httpLoadSection, gasSection, settlementSection, scaleOutSection, memorySection];
 
 const RESULTS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "results");
 

@@ -1,0 +1,141 @@
+/**
+ * Section 2 — HTTP load on loopback. One gateway process (bench/servers/gateway.ts: createGateway
+ * with its real payment flow on PostgreSQL or PGlite, against a local hardhat node) serves a free
+ * route and a paid route with the same fixed body (the "cached upstream": an in-process handler).
+ * Every paid request carries its own pre-signed escrow payment from one of many committed payers,
+ * so each is verified in full (signature, the escrow's state on chain, the ledger) and served on
+ * credit. autocannon loads it from a separate process (bench/servers/load.ts).
+ *
+ *  - throughput: free and paid routes in alternating rounds, the ratio per round, its median;
+ *  - latency: the paid route at a fixed 1,000 requests/s (autocannon `overallRate`, latencies
+ *    corrected for coordinated omission), p50 and p99.
+ */
+import { median } from "../lib/timing.js";
+import { FREE_PATH, PAID_PATH, type PaidStack, startPaidStack } from "../lib/paid-stack.js";
+import { runLoad } from "../lib/processes.js";
+import type { LoadResult, TargetResult } from "../servers/load.js";
+import type { MeasuredRow, Section } from "../lib/types.js";
+
+const SECTION = "2 http-load";
+const CONNECTIONS = 50;
+const ROUNDS = 3;
+const ROUND_SECONDS = 5;
+const FIXED_RATE = 1_000;
+const FIXED_SECONDS = 10;
+const PAYERS = 200;
+const RATIO_TARGET_PERCENT = 40;
+const P99_TARGET_MS = 10;
+
+export interface PaidRun {
+  readonly result: TargetResult;
+  readonly paymentsSigned: number;
+}
+
+/**
+ * A paid run of `seconds` at most: signs enough payments for twice the rate seen so far (plus
+ * what every connection builds ahead), so the run never runs dry; a run that still does says so
+ * in `exhausted`.
+ */
+export async function paidRun(
+  stack: PaidStack,
+  name: string,
+  url: string,
+  options: { seconds: number; expectedRate: number; connections: number; overallRate?: number },
+): Promise<PaidRun> {
+  const count = Math.ceil(options.expectedRate * options.seconds * 2) + options.connections * 2 + 100;
+  const { file } = stack.paymentsFile(name, count);
+  const load: LoadResult = await runLoad({
+    targets: [{ url, paymentsFile: file }],
+    connections: options.connections,
+    duration: options.seconds,
+    ...(options.overallRate === undefined ? {} : { overallRate: options.overallRate }),
+  });
+  return { result: load.targets[0]!, paymentsSigned: count };
+}
+
+/** Failed or refused answers, and requests sent after the payments ran out: any of them voids a run. */
+export function problems(runs: readonly TargetResult[]): number {
+  return runs.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts + r.exhausted, 0);
+}
+
+export const httpLoadSection: Section = {
+  id: "http-load",
+  title: "2. HTTP load on loopback (one gateway process, autocannon in another)",
+  async run({ log }) {
+    const stack = await startPaidStack({ payers: PAYERS, gateways: 1, log });
+    try {
+      const gateway = stack.gateways[0]!;
+      const free = `${gateway.url}${FREE_PATH}`;
+      const paid = `${gateway.url}${PAID_PATH}`;
+
+      // Warm-up: JIT, connection pools, the token catalog; its rate sizes the payments signed next.
+      await runLoad({ targets: [{ url: free }], connections: CONNECTIONS, duration: 2 });
+      const warm = await paidRun(stack, "warm-up", paid, { seconds: 3, expectedRate: 300, connections: CONNECTIONS });
+      let expectedRate = Math.max(warm.result.throughput, 50);
+      log(`warm-up: paid ${warm.result.throughput.toFixed(0)} req/s`);
+
+      const freeRuns: TargetResult[] = [];
+      const paidRuns: TargetResult[] = [];
+      const ratios: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const f = (await runLoad({ targets: [{ url: free }], connections: CONNECTIONS, duration: ROUND_SECONDS })).targets[0]!;
+        const p = (await paidRun(stack, `paid-${round}`, paid, { seconds: ROUND_SECONDS, expectedRate, connections: CONNECTIONS })).result;
+        expectedRate = Math.max(expectedRate, p.throughput);
+        freeRuns.push(f);
+        paidRuns.push(p);
+        ratios.push(p.throughput / f.throughput);
+        log(`round ${round + 1}: free ${f.throughput.toFixed(0)} req/s, paid ${p.throughput.toFixed(0)} req/s (p99 ${p.latency.p99} ms)`);
+      }
+
+      const fixed = (await paidRun(stack, "fixed-rate", paid, { seconds: FIXED_SECONDS, expectedRate: FIXED_RATE, connections: CONNECTIONS, overallRate: FIXED_RATE })).result;
+      log(`fixed ${FIXED_RATE} req/s: achieved ${fixed.throughput.toFixed(0)} req/s, p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms`);
+
+      const conditions =
+        `${stack.db.kind}, ${PAYERS} committed payers, a unique escrow payment per request, ${CONNECTIONS} connections, ` +
+        "no JSON-RPC batching (as startGateway), log level warn, no settlement engine";
+      const freeRate = median(freeRuns.map((r) => r.throughput));
+      const paidRate = median(paidRuns.map((r) => r.throughput));
+      const rows: MeasuredRow[] = [
+        { section: SECTION, name: "free route, throughput", value: freeRate, unit: "req/s", note: `median of ${ROUNDS} rounds of ${ROUND_SECONDS} s` },
+        {
+          section: SECTION,
+          name: "paid route, throughput",
+          value: paidRate,
+          unit: "req/s",
+          note: `median of ${ROUNDS} rounds of ${ROUND_SECONDS} s, p99 ${median(paidRuns.map((r) => r.latency.p99))} ms at full load; ${conditions}`,
+        },
+        {
+          section: SECTION,
+          name: "paid ÷ free throughput",
+          value: median(ratios) * 100,
+          unit: "%",
+          target: { atLeast: RATIO_TARGET_PERCENT },
+          note: `median of the per-round ratios (rounds alternate free, paid): ${ratios.map((r) => `${(r * 100).toFixed(1)}%`).join(", ")}`,
+        },
+        {
+          section: SECTION,
+          name: `paid route, p99 at ${FIXED_RATE.toLocaleString("en-US")} req/s`,
+          value: fixed.latency.p99,
+          unit: "ms",
+          target: { atMost: P99_TARGET_MS },
+          note:
+            `${FIXED_SECONDS} s at overallRate ${FIXED_RATE}, latencies corrected for coordinated omission; ` +
+            `the gateway answered ${fixed.throughput.toFixed(0)} req/s of the ${FIXED_RATE} offered`,
+        },
+        { section: SECTION, name: `paid route, p50 at ${FIXED_RATE.toLocaleString("en-US")} req/s`, value: fixed.latency.p50, unit: "ms" },
+        { section: SECTION, name: `paid route, rate served of ${FIXED_RATE.toLocaleString("en-US")} req/s offered`, value: fixed.throughput, unit: "req/s" },
+        {
+          section: SECTION,
+          name: "paid requests not answered 200 (validity)",
+          value: problems([warm.result, ...paidRuns, fixed]),
+          unit: "requests",
+          target: { atMost: 0 },
+          note: "refused, failed, timed out, or sent after the pre-signed payments ran out; any of these voids the figures above",
+        },
+      ];
+      return rows;
+    } finally {
+      await stack.close();
+    }
+  },
+};

@@ -1,0 +1,222 @@
+/**
+ * Section 4 — settlement throughput: payments per second from `verified` (served on credit, in
+ * the ledger) to `confirmed` (mined in a `settleBatch`, recorded), through the real settlement
+ * engine (gateway/settlement) against a local `hardhat node` over HTTP.
+ *
+ * For each batch size, K fresh payments (real signatures, spread over several payers, rows shaped
+ * exactly as the escrow scheme's `verify` shapes them: checked on a sample) are inserted as
+ * `verified`; then `runOnce()` is called in a loop, as the engine's timer would with no pause,
+ * until every row is confirmed. Every JSON-RPC call is timed by method, which shows how much of
+ * the time is the node executing and mining the batches.
+ */
+import { availableParallelism } from "node:os";
+import { createPublicClient, createWalletClient } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import type { Database } from "../../gateway/db/index.js";
+import { createUnsettledLedger } from "../../gateway/ledger/index.js";
+import { silentLogger } from "../../gateway/log.js";
+import {
+  type ChainReader,
+  type Offer,
+  type PaymentScheme,
+  type SettlementWallet,
+  type TokenInfo,
+  collectionMethods,
+  createEscrowScheme,
+} from "../../gateway/schemes/index.js";
+import { SETTLEMENT_DEFAULTS, createSettlementEngine } from "../../gateway/settlement/index.js";
+import { type BenchChain, fundPayers, startBenchChain, viemChain } from "../lib/chain.js";
+import { benchDatabase } from "../lib/database.js";
+import { profiledTransport } from "../lib/rpc-profile.js";
+import { insertVerified, verifiedEscrowPayment } from "../lib/rows.js";
+import { type EscrowAccept, type EscrowWirePayload, signEscrowPayments } from "../lib/sign.js";
+import type { MeasuredRow, Section } from "../lib/types.js";
+import { caip2 } from "../../gateway/x402/index.js";
+
+const SECTION = "4 settlement";
+const TARGET_PER_SECOND = 2_000;
+/** 500 is the most SETTLEMENT_BATCH_MAX allows. */
+const BATCH_SIZES = [50, 100, 200, 500] as const;
+/** Payments per batch size: whole batches of every size. */
+const PAYMENTS_PER_RUN = 3_000;
+const PAYERS = 32;
+const PRICE = 1_000n;
+const HORIZON_SECONDS = 300n;
+
+interface RunResult {
+  readonly batchMax: number;
+  readonly payments: number;
+  readonly seconds: number;
+  readonly cycles: number;
+  readonly batches: number;
+  readonly rpc: Record<string, { readonly ms: number; readonly calls: number }>;
+}
+
+interface EscrowRoute {
+  readonly scheme: PaymentScheme;
+  readonly offer: Offer;
+  /** The offer as a client sees it in a 402 (what payments are signed against). */
+  readonly accept: EscrowAccept;
+}
+
+/** The escrow scheme as the gateway configures it, and its USDC offer for the bench route. */
+function escrowRoute(chain: BenchChain, reader: ChainReader, wallet: SettlementWallet, db: Database): EscrowRoute {
+  const scheme = createEscrowScheme({
+    chainId: chain.chainId,
+    escrow: chain.escrow,
+    publicClient: reader,
+    walletClient: wallet,
+    ledger: createUnsettledLedger(db),
+    settlementHorizonSeconds: HORIZON_SECONDS,
+  });
+  const usdc: TokenInfo = { address: chain.usdc, symbol: "USDC", decimals: 6, collectionMethods: collectionMethods.erc20, eip712: { name: "", version: "" } };
+  const offer = scheme.offer({
+    token: usdc,
+    amount: PRICE,
+    payTo: chain.payTo,
+    maxTimeoutSeconds: 600,
+    resource: { url: "http://gateway.bench.local/bench/paid", description: "bench", mimeType: "application/json" },
+  });
+  if (offer === undefined) throw new Error("the escrow scheme makes no USDC offer");
+  const accept: EscrowAccept = {
+    scheme: offer.scheme,
+    network: caip2(offer.chainId),
+    amount: offer.amount.toString(),
+    payTo: offer.payTo,
+    asset: offer.token.address,
+    maxTimeoutSeconds: offer.maxTimeoutSeconds,
+    extra: offer.extra as unknown as EscrowAccept["extra"],
+  };
+  return { scheme, offer, accept };
+}
+
+/** The bench's rows must be exactly what the flow stores: one payment goes through the real verify. */
+async function checkRowShape(chain: BenchChain, route: EscrowRoute, wire: EscrowWirePayload): Promise<void> {
+  const verified = await route.scheme.verify(wire, route.offer, BigInt(Math.floor(Date.now() / 1000)));
+  const built = verifiedEscrowPayment(chain.chainId, chain.escrow, wire);
+  if (JSON.stringify(verified, bigints) !== JSON.stringify(built, bigints)) {
+    throw new Error(`bench rows differ from what the escrow scheme verifies:\n${JSON.stringify(verified, bigints)}\n${JSON.stringify(built, bigints)}`);
+  }
+}
+
+const bigints = (_: string, v: unknown) => (typeof v === "bigint" ? v.toString() : v);
+
+export const settlementSection: Section = {
+  id: "settlement",
+  title: "4. settlement throughput (settlement engine, local hardhat node)",
+  async run({ log }) {
+    const chain = await startBenchChain(log);
+    const database = await benchDatabase();
+    let db: Database | undefined;
+    try {
+      const payers = await fundPayers(chain, PAYERS, { deposit: 10n ** 12n, commit: 10n ** 12n }, log);
+      db = await database.open();
+      log(`database: ${database.kind}`);
+      const profile = profiledTransport(chain.rpcUrl);
+      const viem = viemChain(chain.rpcUrl);
+      // Clients like the gateway's (plain HTTP, default polling), with every call timed.
+      const reader = createPublicClient({ chain: viem, transport: profile.transport }) as unknown as ChainReader;
+      const wallet = createWalletClient({ account: privateKeyToAccount(chain.signerKey), chain: viem, transport: profile.transport }) as unknown as SettlementWallet;
+      const route = escrowRoute(chain, reader, wallet, db);
+      const accept = route.accept;
+      const validBefore = BigInt(Math.floor(Date.now() / 1000)) + 3_600n;
+      await checkRowShape(chain, route, signEscrowPayments(accept, route.offer.resource, chain.chainId, payers.keys, 1, validBefore).payloads[0]!);
+
+      const runs: RunResult[] = [];
+      for (const batchMax of BATCH_SIZES) {
+        const signed = signEscrowPayments(accept, route.offer.resource, chain.chainId, payers.keys, PAYMENTS_PER_RUN, validBefore);
+        await insertVerified(db, signed.payloads.map((p) => verifiedEscrowPayment(chain.chainId, chain.escrow, p)));
+        const engine = createSettlementEngine({
+          db,
+          chains: [{ chainId: chain.chainId, publicClient: reader, walletClient: wallet, escrow: chain.escrow }],
+          workerId: `bench-settlement-${batchMax}`,
+          log: silentLogger(),
+          batchMax,
+        });
+        profile.reset();
+        const started = performance.now();
+        let confirmed = 0;
+        let cycles = 0;
+        let batches = 0;
+        while (confirmed < PAYMENTS_PER_RUN) {
+          const summary = await engine.runOnce();
+          cycles += 1;
+          confirmed += summary.confirmed;
+          batches += summary.batches;
+          if (summary.failed > 0 || summary.retried > 0) throw new Error(`batchMax ${batchMax}: ${summary.failed} failed, ${summary.retried} retried`);
+          if (summary.claimed === 0) throw new Error(`batchMax ${batchMax}: nothing left to claim with ${confirmed}/${PAYMENTS_PER_RUN} confirmed`);
+        }
+        const seconds = (performance.now() - started) / 1000;
+        await engine.stop();
+        const run = { batchMax, payments: confirmed, seconds, cycles, batches, rpc: profile.snapshot() };
+        runs.push(run);
+        log(`batchMax ${batchMax}: ${confirmed} confirmed in ${seconds.toFixed(2)} s (${(confirmed / seconds).toFixed(0)}/s), ${batches} batches, ${cycles} cycles`);
+      }
+      await checkAllConfirmed(db, runs.reduce((n, r) => n + r.payments, 0));
+      return rowsOf(runs, database.kind);
+    } finally {
+      await db?.close();
+      await database.drop();
+      await chain.stop();
+    }
+  },
+};
+
+async function checkAllConfirmed(db: Database, expected: number): Promise<void> {
+  const { rows } = await db.query<{ state: string; n: string }>("SELECT state, count(*) AS n FROM payments GROUP BY state");
+  const confirmed = Number(rows.find((r) => r.state === "confirmed")?.n ?? 0);
+  if (confirmed !== expected || rows.length !== 1) throw new Error(`expected ${expected} confirmed payments, found ${JSON.stringify(rows)}`);
+}
+
+function rowsOf(runs: readonly RunResult[], dbKind: string): MeasuredRow[] {
+  const rate = (r: RunResult) => r.payments / r.seconds;
+  const perBatch = (r: RunResult, method: string) => (r.rpc[method]?.ms ?? 0) / Math.max(r.rpc[method]?.calls ?? 1, 1);
+  const share = (r: RunResult, method: string) => `${(((r.rpc[method]?.ms ?? 0) / 1000 / r.seconds) * 100).toFixed(0)}%`;
+  const rows: MeasuredRow[] = runs.map((r) => ({
+    section: SECTION,
+    name: `throughput, batchMax ${r.batchMax}`,
+    value: rate(r),
+    unit: "payments/s",
+    target: { atLeast: TARGET_PER_SECOND },
+    note:
+      `${r.payments} payments in ${r.seconds.toFixed(2)} s: ${r.batches} settleBatch transactions in ${r.cycles} engine cycles ` +
+      `(runOnce back to back, ≤ ${SETTLEMENT_DEFAULTS.batchesPerCycle} batches a cycle), ${PAYERS} payers, ${dbKind}. ` +
+      `Share of wall time in JSON-RPC: eth_estimateGas ${share(r, "eth_estimateGas")}, eth_call (simulation) ${share(r, "eth_call")}, ` +
+      `eth_sendRawTransaction (the node executes and mines the batch) ${share(r, "eth_sendRawTransaction")}`,
+  }));
+  const best = runs.reduce((a, b) => (rate(b) > rate(a) ? b : a));
+  const node = (method: string, what: string, extra = "") => ({
+    section: SECTION,
+    name: `node: ${what}, batch(${best.batchMax})`,
+    value: perBatch(best, method),
+    unit: "ms",
+    note: `${method} on hardhat node (EDR), ${(perBatch(best, method) / best.batchMax).toFixed(2)} ms a payment${extra}`,
+  });
+  const mineMs = perBatch(best, "eth_sendRawTransaction");
+  rows.push(
+    node("eth_estimateGas", "gas estimate"),
+    node("eth_call", "simulation"),
+    node("eth_sendRawTransaction", "execute and mine", `: mining alone would allow ~${Math.round((best.batchMax * 1000) / Math.max(mineMs, 0.001))} payments/s`),
+  );
+  // Per batch rather than per cycle: the last cycle of a run is usually not full.
+  const cycleMs = ((best.seconds * 1000) / best.batches) * SETTLEMENT_DEFAULTS.batchesPerCycle;
+  rows.push(
+    {
+      section: SECTION,
+      name: "chosen batch size (fastest measured)",
+      value: best.batchMax,
+      unit: "payments",
+      note: `fastest of ${runs.map((r) => r.batchMax).join(", ")}`,
+    },
+    {
+      section: SECTION,
+      name: "chosen interval (one full cycle at that size)",
+      value: Math.round(cycleMs),
+      unit: "ms",
+      note:
+        `a cycle of ${SETTLEMENT_DEFAULTS.batchesPerCycle} full batches of ${best.batchMax} took this long (${availableParallelism()} cores): ` +
+        "a shorter interval only makes smaller batches, a longer one lets more than a cycle's work wait",
+    },
+  );
+  return rows;
+}
