@@ -1,6 +1,6 @@
 import type { Queryable } from "../db/index.js";
 import type { JsonValue, VerifiedPayment } from "../schemes/types.js";
-import { caip2 } from "../x402/networks.js";
+import { reservePayment } from "../payments/store.js";
 
 /**
  * The facilitator's SQL against the shared `payments` table (db/migrations/001_payments.sql).
@@ -29,8 +29,6 @@ export interface FacilitatorRow {
 
 const COLUMNS = "id, scheme, state, payer, request_fingerprint, payload, valid_before, failure_reason, tx_hash, response_body";
 
-/** Latest instant TIMESTAMPTZ callers can rely on; a signed validBefore may be any uint256. */
-const MAX_VALID_BEFORE_SECONDS = 253_402_300_799n; // 9999-12-31T23:59:59Z
 
 export async function findRow(db: Queryable, paymentKey: string): Promise<FacilitatorRow | undefined> {
   const { rows } = await db.query<FacilitatorRow>(`SELECT ${COLUMNS} FROM payments WHERE payment_key = $1`, [paymentKey]);
@@ -38,33 +36,9 @@ export async function findRow(db: Queryable, paymentKey: string): Promise<Facili
 }
 
 /** Claims the payment's key in state `reserved`; undefined when it is already taken. */
-export async function reserveRow(db: Queryable, payment: VerifiedPayment, fingerprint: string): Promise<string | undefined> {
-  const validBefore =
-    payment.validBefore === null
-      ? null
-      : new Date(Number(payment.validBefore > MAX_VALID_BEFORE_SECONDS ? MAX_VALID_BEFORE_SECONDS : payment.validBefore) * 1000);
-  const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO payments (payment_key, scheme, network, chain_id, token, payer, payee, amount, nonce, valid_before,
-                           request_fingerprint, state, payload)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'reserved', $12)
-     ON CONFLICT (payment_key) DO NOTHING
-     RETURNING id`,
-    [
-      payment.paymentKey,
-      payment.scheme,
-      caip2(payment.chainId),
-      payment.chainId,
-      payment.token.toLowerCase(),
-      payment.payer.toLowerCase(),
-      payment.payee.toLowerCase(),
-      payment.amount,
-      payment.nonce,
-      validBefore,
-      fingerprint,
-      payment.settlementData,
-    ],
-  );
-  return rows[0]?.id;
+export function reserveRow(db: Queryable, payment: VerifiedPayment, fingerprint: string): Promise<string | undefined> {
+  // The same row the gateway's own routes write: one UNIQUE key guards both doors.
+  return reservePayment(db, payment, fingerprint);
 }
 
 /** The answer a retry is served, as JSON bytes on the row (written once; the table enforces it). */

@@ -1,1 +1,2 @@
 export * from "./unsettled.js";
+export * from "./payment-row.js";

@@ -1,8 +1,8 @@
-import { getAddress } from "viem";
-import { type Queryable, toBigInt } from "../db/index.js";
+import type { Queryable } from "../db/index.js";
 import type { JsonValue, VerifiedPayment } from "../schemes/types.js";
 import { caip2 } from "../x402/index.js";
 import type { StoredResponse } from "./types.js";
+import { paymentFromRow } from "../ledger/payment-row.js";
 
 /**
  * The flow's SQL against the `payments` table (migrations/001_payments.sql). The UNIQUE
@@ -51,20 +51,7 @@ export async function findPaymentsByTransaction(db: Queryable, scheme: string, c
 }
 
 /** The payment a row holds, as verification produced it (the row keeps every field). */
-export function rowPayment(row: PaymentRow): VerifiedPayment {
-  return {
-    scheme: row.scheme,
-    chainId: Number(row.chain_id),
-    payer: getAddress(row.payer),
-    payee: getAddress(row.payee),
-    token: getAddress(row.token),
-    amount: toBigInt(row.amount),
-    paymentKey: row.payment_key,
-    nonce: row.nonce,
-    validBefore: row.valid_before === null ? null : BigInt(Math.floor(row.valid_before.getTime() / 1000)),
-    settlementData: row.payload as { readonly [key: string]: JsonValue },
-  };
-}
+export const rowPayment: (row: PaymentRow) => VerifiedPayment = paymentFromRow;
 
 /**
  * Inserts the row in state `reserved`; undefined when the key is already taken. `txHash` is the

@@ -1,5 +1,4 @@
-import { getAddress } from "viem";
-import { toBigInt } from "../db/index.js";
+import { paymentFromRow } from "../ledger/payment-row.js";
 import type { JsonValue, VerifiedPayment } from "../schemes/types.js";
 
 /** The `payments` columns the engine reads. */
@@ -32,24 +31,8 @@ export function paymentColumns(alias: string): string {
     .join(", ");
 }
 
-/**
- * The row as the scheme verified it. The schemes' settlement code re-validates `payload`
- * against these columns and the key, so a corrupted row cannot turn into a transaction.
- */
-export function toVerifiedPayment(row: PaymentRow): VerifiedPayment {
-  return {
-    scheme: row.scheme,
-    chainId: Number(row.chain_id),
-    payer: getAddress(row.payer),
-    payee: getAddress(row.payee),
-    token: getAddress(row.token),
-    amount: toBigInt(row.amount),
-    paymentKey: row.payment_key,
-    nonce: row.nonce,
-    validBefore: row.valid_before === null ? null : BigInt(Math.floor(row.valid_before.getTime() / 1000)),
-    settlementData: row.payload,
-  };
-}
+/** The row as the scheme verified it (see `paymentFromRow`). */
+export const toVerifiedPayment: (row: PaymentRow) => VerifiedPayment = paymentFromRow;
 
 /** The settlement batch columns the engine reads. */
 export interface BatchRow {
