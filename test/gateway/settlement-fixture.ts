@@ -4,6 +4,7 @@
  * to two payees in USDC and USDT, payments signed and verified by the real escrow scheme and
  * inserted as the payment flow leaves them, and chain clients that can be broken on purpose.
  */
+import { failPayment, markVerified, reservePayment } from "../../gateway/payments/store.js";
 import type { network } from "hardhat";
 import {
   type Address,
@@ -34,7 +35,6 @@ import {
   randomNonceWord,
 } from "../../gateway/schemes/index.js";
 import { createSettlementEngine, type SettlementEngine, type SettlementEngineOptions } from "../../gateway/settlement/index.js";
-import { caip2 } from "../../gateway/x402/index.js";
 import { deployEscrowSystem } from "../contracts/helpers/escrow.js";
 
 type Connection = Awaited<ReturnType<typeof network.create>>;
@@ -177,34 +177,15 @@ export async function insertPayment(
   state: "verified" | "reserved" | "failed" = "verified",
   payload: VerifiedPayment["settlementData"] = payment.settlementData,
 ): Promise<string> {
-  const validBefore = payment.validBefore === null ? null : new Date(Number(payment.validBefore) * 1000);
-  const served = state === "verified";
-  const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO payments (payment_key, scheme, network, chain_id, token, payer, payee, amount, nonce, valid_before,
-                           request_fingerprint, state, failure_reason, payload, response_status, response_headers, response_body)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'GET /v1/weather', $11, $12, $13, $14, $15, $16)
-     RETURNING id`,
-    [
-      payment.paymentKey,
-      payment.scheme,
-      caip2(payment.chainId),
-      payment.chainId,
-      payment.token.toLowerCase(),
-      payment.payer.toLowerCase(),
-      payment.payee.toLowerCase(),
-      payment.amount,
-      payment.nonce,
-      validBefore,
-      state,
-      state === "failed" ? "chain_unavailable: no receipt for the settlement transaction" : null,
-      payload,
-      served ? 200 : null,
-      served ? { "content-type": "application/json" } : null,
-      served ? Buffer.from('{"temp":21}') : null,
-    ],
-  );
-  const id = rows[0]?.id;
-  if (id === undefined) throw new Error("insert returned no id");
+  // Written by the payment flow's own statements, so the engine is tested against real rows.
+  const id = await reservePayment(db, { ...payment, settlementData: payload }, "GET /v1/weather");
+  if (id === undefined) throw new Error(`payment ${payment.paymentKey} is already in the ledger`);
+  if (state === "verified") {
+    const response = { status: 200, headers: { "content-type": "application/json" }, body: Buffer.from('{"temp":21}') };
+    if (!(await markVerified(db, id, response))) throw new Error("the reserved row could not be marked verified");
+  } else if (state === "failed") {
+    await failPayment(db, id, "chain_unavailable: no receipt for the settlement transaction", undefined);
+  }
   return id;
 }
 
