@@ -92,7 +92,7 @@ export const httpLoadSection: Section = {
 
       const conditions =
         `${stack.db.kind}, ${PAYERS} committed payers, a unique escrow payment per request, ${CONNECTIONS} connections, ` +
-        "no JSON-RPC batching (as startGateway), log level warn, no settlement engine";
+        "JSON-RPC reads batched per verification (as startGateway), log level warn, no settlement engine";
       const freeRate = median(freeRuns.map((r) => r.throughput));
       const paidRate = median(paidRuns.map((r) => r.throughput));
       const rows: MeasuredRow[] = [
