@@ -17,8 +17,9 @@ export interface PaymentReceipt {
   /** The agent's own transaction (the transfer scheme's ERC-20 transfer). */
   readonly transaction?: Hash;
   /**
-   * The decoded `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`. Absent when the server sent none: an
-   * escrow payment settled asynchronously is served before any transaction exists.
+   * The decoded `PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`; absent when the server sent none. An
+   * escrow payment settled asynchronously is served before any transaction exists: `success` is
+   * true and `transaction` is "" (its batch is mined within the gateway's settlement horizon).
    */
   readonly settlement?: SettlementResponse;
   /** Set when the header was present but unreadable. */
