@@ -18,7 +18,7 @@ import type { Results, Transaction } from "@electric-sql/pglite";
 import { TransactionAbortedError, toSqlParams } from "./database.js";
 import type { Database, QueryResult, Queryable, SqlValue } from "./database.js";
 import { lockDirectory } from "./dir-lock.js";
-import { createKeyedMutex } from "./keyed-mutex.js";
+import { createKeyedMutex } from "../lib/keyed-mutex.js";
 import { assertOutsideTransaction, runInTransactionScope } from "./transaction-guard.js";
 
 export interface PGliteConfig {

@@ -15,7 +15,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import pg from "pg";
 import { TransactionAbortedError, describeError, stderrLogger, toSqlParams } from "./database.js";
 import type { Database, DbLogger, QueryResult, Queryable, SqlValue } from "./database.js";
-import { createKeyedMutex } from "./keyed-mutex.js";
+import { createKeyedMutex } from "../lib/keyed-mutex.js";
 import { assertOutsideTransaction, runInTransactionScope } from "./transaction-guard.js";
 
 export interface PostgresConfig {

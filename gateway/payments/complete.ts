@@ -4,7 +4,6 @@ import { defaultSchemeRules } from "./scheme-rules.js";
 import {
   PaymentError,
   caip2,
-  encodeHeaderJson,
   encodeSettlementResponse,
   isPaymentError,
   v1NetworkName,
@@ -132,30 +131,30 @@ export async function releasePayment(deps: PaymentFlowDeps, reserved: ReservedPa
  * lie a client might look up. So: `success: true` (the payment is accepted and will be settled:
  * the signed authorization is stored and covered by the payer's commitment), `transaction: ""`.
  * The payment appears on chain within the settlement horizon as the escrow's `PaymentSettled`
- * for (payer, nonce). Encoded directly because the wire schema only admits "" on failures.
+ * for (payer, nonce).
  */
-export function deferredReceipt({ version, payment }: Pick<ReservedPayment, "version" | "payment">): Receipt {
-  const network = version === 1 ? v1Network(payment.chainId) : caip2(payment.chainId);
-  const value = encodeHeaderJson({ success: true, transaction: "", network, payer: payment.payer });
-  return { version, value, success: true };
+export function deferredReceipt(reserved: Pick<ReservedPayment, "version" | "payment">): Receipt {
+  return { version: reserved.version, value: encodeReceipt(reserved, { success: true, transaction: "" }), success: true };
 }
 
-function successReceipt({ version, payment }: Pick<ReservedPayment, "version" | "payment">, transaction: Hash): Receipt {
-  const base = { success: true as const, transaction, payer: payment.payer };
-  const value =
-    version === 1
-      ? encodeSettlementResponse({ ...base, network: v1Network(payment.chainId) }, 1)
-      : encodeSettlementResponse({ ...base, network: caip2(payment.chainId) }, 2);
-  return { version, value, success: true, transaction };
+function successReceipt(reserved: Pick<ReservedPayment, "version" | "payment">, transaction: Hash): Receipt {
+  return { version: reserved.version, value: encodeReceipt(reserved, { success: true, transaction }), success: true, transaction };
 }
 
-export function failureReceipt({ version, payment }: ReservedPayment, errorReason: string): Receipt {
-  const base = { success: false as const, transaction: "" as const, payer: payment.payer, errorReason };
-  const value =
-    version === 1
-      ? encodeSettlementResponse({ ...base, network: v1Network(payment.chainId) }, 1)
-      : encodeSettlementResponse({ ...base, network: caip2(payment.chainId) }, 2);
-  return { version, value, success: false };
+export function failureReceipt(reserved: ReservedPayment, errorReason: string): Receipt {
+  const value = encodeReceipt(reserved, { success: false, transaction: "", errorReason });
+  return { version: reserved.version, value, success: false };
+}
+
+/** The settlement-response header value, with the network spelled as the payment's version spells it. */
+function encodeReceipt(
+  { version, payment }: Pick<ReservedPayment, "version" | "payment">,
+  outcome: { success: true; transaction: Hash | "" } | { success: false; transaction: ""; errorReason: string },
+): string {
+  const body = { ...outcome, payer: payment.payer };
+  return version === 1
+    ? encodeSettlementResponse({ ...body, network: v1Network(payment.chainId) }, 1)
+    : encodeSettlementResponse({ ...body, network: caip2(payment.chainId) }, 2);
 }
 
 // A v1 payment was matched by its v1 network name, so the chain always has one.

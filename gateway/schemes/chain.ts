@@ -10,7 +10,7 @@ import {
   ExecutionRevertedError,
   NonceTooLowError,
 } from "viem";
-import { type KeyedMutex, createKeyedMutex } from "../db/keyed-mutex.js";
+import { type KeyedMutex, createKeyedMutex } from "../lib/keyed-mutex.js";
 import { type ErrorDetails, PaymentError } from "../x402/errors.js";
 import { skaleChain } from "../x402/networks.js";
 import type { ChainReader, SettleOptions, SettlementWallet } from "./types.js";

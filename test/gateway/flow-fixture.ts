@@ -134,7 +134,7 @@ export async function startApp(
 
 export const encode = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString("base64");
 
-/** The raw JSON of a receipt header (our own decoder refuses a deferred receipt's empty transaction). */
+/** The raw JSON of a receipt header, as a client reads it. */
 export function receiptOf(res: Response): { success: boolean; transaction: string; network: string; payer?: string; errorReason?: string } {
   const value = res.headers.get("x-payment-response") ?? res.headers.get("payment-response");
   expect(value, "receipt header").to.be.a("string");
