@@ -1,5 +1,5 @@
 /**
- * The part of `contracts/interfaces/ITokenRegistry.sol` the gateway reads: `allTokens()` and the
+ * The part of `contracts/interfaces/ITokenRegistry.sol` the gateway reads: `allTokens()`, `paymentPolicy` and the
  * events that announce a change. Human-readable, so viem types every read; a test checks each
  * signature against the compiled artifact, so a contract change cannot silently break it.
  */
@@ -8,6 +8,7 @@ import { parseAbi } from "viem";
 export const tokenRegistryReadAbi = parseAbi([
   "struct TokenInfo { address token; string symbol; uint8 decimals; uint8 collectionMethods; uint8 status; string eip712Name; string eip712Version; uint128 minAmount; uint128 maxAmount; }",
   "function allTokens() view returns (TokenInfo[])",
+  "function paymentPolicy(address token) view returns (uint8 status, uint128 minAmount, uint128 maxAmount)",
 ]);
 
 /** Every event the registry emits when a token's data changes. */

@@ -142,6 +142,12 @@ export const configSchema = z.object({
    * against the deployed escrow's delay.
    */
   settlementHorizonSeconds: seconds.max(MAX_HORIZON_SECONDS).default(300),
+  /**
+   * How long escrow verification trusts the chain head it last saw, ms. Reads are cached per
+   * block (a known payer's payment costs no RPC), so this bounds how stale they can be: a pause,
+   * a token's deprecation or a spent nonce shows within this time. At most 5 s.
+   */
+  chainHeadMaxAgeMs: z.coerce.number().int().min(0).max(5_000).default(250),
   /** How often the settlement engine looks for work. At least three runs must fit in the horizon. */
   settlementIntervalMs: z.coerce.number().int().min(100).default(5_000),
   /** Most payments per settlement transaction. */
@@ -205,6 +211,7 @@ const envNames: Record<keyof GatewayConfig, string> = {
   logLevel: "LOG_LEVEL",
   schemes: "SCHEMES",
   settlementHorizonSeconds: "SETTLEMENT_HORIZON_SECONDS",
+  chainHeadMaxAgeMs: "CHAIN_HEAD_MAX_AGE_MS",
   settlementIntervalMs: "SETTLEMENT_INTERVAL_MS",
   settlementBatchMax: "SETTLEMENT_BATCH_MAX",
   settlementWorker: "SETTLEMENT_WORKER",

@@ -1,3 +1,4 @@
+import { applyFundsCondition, createUnsettledLedger } from "../ledger/index.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { getAddress } from "viem";
 import type { JsonValue, VerifiedPayment } from "../schemes/types.js";
@@ -42,7 +43,10 @@ async function settleResolved(deps: FacilitatorDeps, resolved: ResolvedRequest):
     if (row !== undefined) return answerFromRow(deps, resolved, identity.paymentKey, identity.signed, row);
   }
 
-  const payment = await resolved.scheme.verify(resolved.payload, resolved.offer, nowSeconds(deps));
+  const payment = await applyFundsCondition(
+    createUnsettledLedger(deps.db),
+    await resolved.scheme.verify(resolved.payload, resolved.offer, nowSeconds(deps)),
+  );
   const id = await reserveRow(deps.db, payment, resolved.fingerprint);
   if (id === undefined) {
     // Lost the race for the key to a concurrent settle (or it was used in between).

@@ -1,3 +1,4 @@
+import { applyFundsCondition, createUnsettledLedger } from "../ledger/index.js";
 import type { VerifiedPayment } from "../schemes/types.js";
 import type { JsonObject } from "../x402/codec.js";
 import { PaymentError } from "../x402/errors.js";
@@ -16,7 +17,10 @@ export function nowSeconds(deps: FacilitatorDeps): bigint {
  * says. For transfer proofs the database is the only thing that knows.
  */
 export async function verifyResolved(deps: FacilitatorDeps, resolved: ResolvedRequest): Promise<VerifiedPayment> {
-  const payment = await resolved.scheme.verify(resolved.payload, resolved.offer, nowSeconds(deps));
+  const payment = await applyFundsCondition(
+    createUnsettledLedger(deps.db),
+    await resolved.scheme.verify(resolved.payload, resolved.offer, nowSeconds(deps)),
+  );
   if ((await findRow(deps.db, payment.paymentKey)) !== undefined) {
     throw new PaymentError(
       payment.scheme === "transfer" ? "transfer_already_used" : "nonce_used",

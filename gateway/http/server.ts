@@ -11,7 +11,6 @@ import { type TokenCatalog, createTokenCatalog } from "../chain/token-catalog.js
 import type { GatewayConfig } from "../config/index.js";
 import { type Database, openDatabase } from "../db/index.js";
 import { createFacilitator } from "../facilitator/index.js";
-import { createUnsettledLedger } from "../ledger/index.js";
 import type { Logger } from "../log.js";
 import { type CatalogueDescription, type GatewayMetrics, type SettlementBacklog, createMetrics } from "../observability/index.js";
 import { type PaymentFlow, type PricedToken, createPaymentFlow } from "../payments/index.js";
@@ -155,8 +154,8 @@ export async function createGateway(deps: GatewayDeps): Promise<GatewayParts> {
           escrow,
           publicClient,
           walletClient,
-          ledger: createUnsettledLedger(db),
           settlementHorizonSeconds: horizon,
+          headMaxAgeMs: config.chainHeadMaxAgeMs,
         }),
       );
     }

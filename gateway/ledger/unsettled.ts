@@ -1,5 +1,7 @@
 import type { Address } from "viem";
 import { type Queryable, toBigInt } from "../db/database.js";
+import type { VerifiedPayment } from "../schemes/types.js";
+import { PaymentError } from "../x402/errors.js";
 
 /**
  * What the gateway has accepted from a payer and not yet seen settled: the part of the payer's
@@ -19,6 +21,11 @@ export interface UnsettledQuery {
    * scheme verifies it, so without this a payment would count against itself.
    */
   readonly excludePaymentKey?: string;
+  /**
+   * The chain state this sum is weighed against may be this stale, ms: payments confirmed within
+   * about that time may not be in it yet and still count (`FundsCondition.stateMaxAgeMs`).
+   */
+  readonly confirmedWithinMs?: number;
 }
 
 export interface UnsettledLedger {
@@ -43,8 +50,31 @@ export const UNSETTLED_STATES = ["reserved", "verified", "submitted"] as const;
  * The optional filters test their parameter for NULL so the statement text stays the same for
  * every call.
  */
+/**
+ * Added to a state's maximum age when counting recent confirmations: the delay between a block
+ * being mined and the engine recording its receipt runs the other way (it only shortens the
+ * window that matters), but the confirming transaction's `now()` is taken when it starts, and the
+ * gateway and database clocks tick at the same rate, not in step; a second covers both.
+ */
+export const RECENT_SLACK_MS = 1_000;
+
+/** How far back confirmed payments still count for a state at most `stateMaxAgeMs` old. */
+export function recentWindowMs(stateMaxAgeMs: number): number {
+  if (!Number.isSafeInteger(stateMaxAgeMs) || stateMaxAgeMs < 0) throw new RangeError(`invalid state age ${stateMaxAgeMs}`);
+  return stateMaxAgeMs + RECENT_SLACK_MS;
+}
+
 const UNSETTLED_SQL = `
-  SELECT COALESCE(SUM(amount), 0) AS total
+  SELECT COALESCE(SUM(amount), 0)
+         + CASE WHEN $7::int IS NULL THEN 0 ELSE (
+             SELECT COALESCE(SUM(c.amount), 0)
+               FROM payments c
+              WHERE c.token = $1 AND c.payer = $2 AND c.payee = $3
+                AND c.state = 'confirmed'
+                AND c.updated_at > now() - make_interval(secs => $7::int / 1000.0::float8)
+                AND c.chain_id = $4
+                AND ($5::text IS NULL OR c.scheme = $5::text)
+                AND ($6::text IS NULL OR c.payment_key <> $6::text)) END AS total
     FROM payments
    WHERE token = $1 AND payer = $2 AND payee = $3
      AND state IN ('reserved', 'verified', 'submitted')
@@ -52,7 +82,9 @@ const UNSETTLED_SQL = `
      AND ($5::text IS NULL OR scheme = $5::text)
      AND ($6::text IS NULL OR payment_key <> $6::text)`;
 
-export function unsettledParams(input: UnsettledQuery): [string, string, string, number, string | null, string | null] {
+export function unsettledParams(
+  input: UnsettledQuery,
+): [string, string, string, number, string | null, string | null, number | null] {
   if (!Number.isSafeInteger(input.chainId) || input.chainId <= 0) throw new RangeError(`invalid chain id ${input.chainId}`);
   return [
     lowerAddress(input.token, "token"),
@@ -61,6 +93,7 @@ export function unsettledParams(input: UnsettledQuery): [string, string, string,
     input.chainId,
     input.scheme ?? null,
     input.excludePaymentKey?.toLowerCase() ?? null,
+    input.confirmedWithinMs === undefined ? null : recentWindowMs(input.confirmedWithinMs),
   ];
 }
 
@@ -83,4 +116,28 @@ export const unsettledAmountSql: string = UNSETTLED_SQL;
 function lowerAddress(value: string, what: string): string {
   if (!/^0x[0-9a-fA-F]{40}$/.test(value)) throw new TypeError(`${what} is not an address: ${value}`);
   return value.toLowerCase();
+}
+
+/**
+ * A payment with a funds condition, in the form the funds allow right now, or its refusal (throws).
+ * A read, not a reservation: for answering "would this go through" (the facilitator's /verify,
+ * and its /settle, which settles before answering); the payment flow records payments with
+ * `reservePaymentAgainstFunds` instead, which checks and inserts atomically.
+ */
+export async function applyFundsCondition(ledger: UnsettledLedger, payment: VerifiedPayment): Promise<VerifiedPayment> {
+  const { funds, ...rest } = payment;
+  if (funds === undefined) return payment;
+  let unsettled: bigint;
+  try {
+    unsettled = await ledger.unsettledAmount({
+      ...funds.account,
+      excludePaymentKey: payment.paymentKey,
+      confirmedWithinMs: funds.stateMaxAgeMs,
+    });
+  } catch (error) {
+    throw new PaymentError("database_unavailable", "the unsettled amount could not be read", { payer: payment.payer }, { cause: error });
+  }
+  const form = funds.forms.find((f) => unsettled <= f.maxUnsettled);
+  if (form === undefined) throw funds.refusal(unsettled);
+  return { ...rest, settlementData: form.settlementData };
 }

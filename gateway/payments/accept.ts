@@ -6,6 +6,7 @@ import {
   type PaymentRequirementsV2,
   PaymentError,
   decodePaymentPayload,
+  isPaymentError,
   findAcceptedV2,
   parseCaip2,
   v1NetworkChainId,
@@ -18,6 +19,7 @@ import {
   findPayment,
   findPaymentsByTransaction,
   reservePayment,
+  reservePaymentAgainstFunds,
   rowPayment,
 } from "./store.js";
 import type { AcceptResult, PaymentFlowDeps, PaymentHeaders, PaymentIdentity, QuotedOffer, SchemeRules, StoredResponse } from "./types.js";
@@ -30,9 +32,9 @@ export const DEFAULT_SERVE_LEASE_SECONDS = 120;
 const defaultWorkerId = `${hostname()}:${process.pid}`;
 
 /**
- * Steps 3–4: decode the payment header, pick the offer it answers, and either find it already
- * served (replay) or verify it and reserve its row. Throws `PaymentError` for every rejection;
- * nothing is written unless the payment verified.
+ * Steps 3–4: decode the payment header, pick the offer it answers, verify it and reserve its row,
+ * or find it already recorded (replay). Throws `PaymentError` for every rejection; nothing is
+ * written unless the payment verified and its funds allow it.
  */
 export async function acceptPayment(
   deps: PaymentFlowDeps,
@@ -44,34 +46,45 @@ export async function acceptPayment(
   const { offer, scheme } = await chooseOffer(deps, envelope, offers);
   const rules = schemeRules(deps, scheme.name);
 
-  // A retry carries an authorization that verification would now refuse as spent, so look for its
-  // row first. Only the key is trusted from the unverified payload; a replay also needs the same
-  // request and the same signed data as the stored row.
   const now = deps.now?.() ?? BigInt(Math.floor(Date.now() / 1000));
   const identity = rules?.identify(envelope.payload, offer);
-  if (identity !== undefined) {
-    const row = await findExisting(deps, scheme, identity);
-    if (row !== undefined) return conflict(deps, rules, envelope.x402Version, offer, row, fingerprint, identity, now);
+  const replayOf = async (row: PaymentRow | undefined): Promise<AcceptResult> => {
+    if (row === undefined) throw new Error(`payment ${identity?.paymentKey ?? "?"} conflicted but has no row`);
+    return conflict(deps, rules, envelope.x402Version, offer, row, fingerprint, identity, now);
+  };
+
+  let payment: VerifiedPayment;
+  try {
+    payment = await scheme.verify(envelope.payload, offer, now);
+    checkDiscountedPayer(offer, payment);
+  } catch (error) {
+    // A retry carries an authorization that verification may now refuse (spent on chain once
+    // settled, or the chain is down): its row, if it has one, decides. Only the key is trusted
+    // from the unverified payload; a replay also needs the same request and the same signed data
+    // as the stored row. A new payment pays nothing for this lookup: it only happens on refusal.
+    if (identity !== undefined && isPaymentError(error)) {
+      const row = await findExisting(deps, scheme, identity);
+      if (row !== undefined) return replayOf(row);
+    }
+    throw error;
   }
 
-  const reserve = async (): Promise<AcceptResult> => {
-    const payment = await scheme.verify(envelope.payload, offer, now);
-    checkDiscountedPayer(offer, payment);
-    const txHash = rules?.onChainTransaction?.(payment);
-    const id = await reservePayment(deps.db, payment, fingerprint, txHash);
-    if (id === undefined) {
-      // Lost a race with a concurrent request carrying the same payment.
-      const row = await findPayment(deps.db, payment.paymentKey);
-      if (row === undefined) throw new Error(`payment ${payment.paymentKey} conflicted but has no row`);
-      return conflict(deps, rules, envelope.x402Version, offer, row, fingerprint, identity, now);
-    }
-    const settlement = settlementModeOf(rules, payment);
-    return { kind: "reserved", reserved: { id, version: envelope.x402Version, offer, payment, fingerprint, settlement } };
-  };
-  // Verification that subtracts what is unsettled must not interleave with another payment's on
-  // the same funds, or both would count the same money: verify and reserve under one lock.
-  const lock = rules?.fundsLock?.(envelope.payload, offer);
-  return lock === undefined ? reserve() : deps.db.withLock(lock, reserve);
+  let id: string;
+  if (payment.funds !== undefined) {
+    // Credit: the ledger checks what else is unsettled on the account and records the payment in
+    // one statement, so two payments never both count the same funds, across instances too.
+    const reservation = await reservePaymentAgainstFunds(deps.db, { ...payment, funds: payment.funds }, fingerprint);
+    if (reservation.kind === "refused") throw payment.funds.refusal(reservation.unsettled);
+    if (reservation.kind === "conflict") return replayOf(await findPayment(deps.db, payment.paymentKey));
+    ({ id, payment } = reservation);
+  } else {
+    const reserved = await reservePayment(deps.db, payment, fingerprint, rules?.onChainTransaction?.(payment));
+    // Undefined: a replay, or a concurrent request carrying the same payment won the key.
+    if (reserved === undefined) return replayOf(await findPayment(deps.db, payment.paymentKey));
+    id = reserved;
+  }
+  const settlement = settlementModeOf(rules, payment);
+  return { kind: "reserved", reserved: { id, version: envelope.x402Version, offer, payment, fingerprint, settlement } };
 }
 
 function schemeRules(deps: PaymentFlowDeps, name: string): SchemeRules | undefined {

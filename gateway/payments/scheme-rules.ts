@@ -43,10 +43,8 @@ const exactRules: SchemeRules = {
 
 /**
  * Escrow: the key names the escrow the offer was made for; the stored data adds the mode chosen at
- * verification, which a retry cannot know, so only the signed part is compared. Payments of one
- * payer to one payee in one token draw on one commitment, hence one lock per (chain, token, payer,
- * payee): the payer is taken from the unverified payload, which is harmless, since verification
- * only accepts a payment signed by that payer.
+ * verification, which a retry cannot know, so only the signed part is compared. (What a payment
+ * draws on is the verified payment's own `funds` condition, applied by the ledger.)
  */
 const escrowRules: SchemeRules = {
   identify(payload, offer) {
@@ -63,11 +61,6 @@ const escrowRules: SchemeRules = {
         return jsonEqual(z.encode(escrowPayloadSchema, { signature: row.data.signature, authorization: row.data.authorization }), signed);
       },
     };
-  },
-  fundsLock(payload, offer) {
-    const parsed = escrowPayloadSchema.safeParse(payload);
-    if (!parsed.success) return undefined;
-    return `funds:${offer.chainId}:${offer.token.address}:${parsed.data.authorization.payer}:${offer.payTo}`.toLowerCase();
   },
   settlementMode: (payment) => escrowSettlementMode(payment),
   // A route settled synchronously must not advertise (or verify as) async credit.

@@ -1,8 +1,9 @@
-import type { Queryable } from "../db/index.js";
-import type { JsonValue, VerifiedPayment } from "../schemes/types.js";
+import { type Queryable, type SqlValue, toBigInt } from "../db/index.js";
+import type { FundsCondition, JsonValue, VerifiedPayment } from "../schemes/types.js";
 import { caip2 } from "../x402/index.js";
 import type { StoredResponse } from "./types.js";
 import { paymentFromRow } from "../ledger/payment-row.js";
+import { recentWindowMs } from "../ledger/unsettled.js";
 
 /**
  * The flow's SQL against the `payments` table (migrations/001_payments.sql). The UNIQUE
@@ -56,6 +57,7 @@ export const rowPayment: (row: PaymentRow) => VerifiedPayment = paymentFromRow;
 /**
  * Inserts the row in state `reserved`; undefined when the key is already taken. `txHash` is the
  * transaction that already moved the money (transfer), recorded at once so a retry can find it.
+ * For a payment with a funds condition use `reservePaymentAgainstFunds`.
  */
 export async function reservePayment(
   db: Queryable,
@@ -63,33 +65,75 @@ export async function reservePayment(
   fingerprint: string,
   txHash?: string,
 ): Promise<string | undefined> {
+  const { rows } = await db.query<{ id: string }>(
+    `INSERT INTO payments (payment_key, scheme, network, chain_id, token, payer, payee, amount, nonce, valid_before,
+                           request_fingerprint, tx_hash, state, payload)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'reserved', $13)
+     ON CONFLICT (payment_key) DO NOTHING
+     RETURNING id`,
+    [...rowFields(payment, fingerprint, txHash), payment.settlementData],
+  );
+  return rows[0]?.id;
+}
+
+export type FundsReservation =
+  /** Recorded, in the form the funds allowed (`payment.settlementData` is that form's). */
+  | { readonly kind: "reserved"; readonly id: string; readonly payment: VerifiedPayment; readonly unsettled: bigint }
+  | { readonly kind: "refused"; readonly unsettled: bigint }
+  /** The key is taken: a replay, or a concurrent twin. */
+  | { readonly kind: "conflict" };
+
+/**
+ * Records a payment whose acceptance depends on what is unsettled on its account
+ * (`payment.funds`): one statement (migrations/006_funds_reservation.sql) locks the account for
+ * its own short transaction, sums the unsettled payments, picks the first form whose bound
+ * allows that sum, and inserts the row in that form. Nothing is written when it is refused.
+ */
+export async function reservePaymentAgainstFunds(
+  db: Queryable,
+  payment: VerifiedPayment & { readonly funds: FundsCondition },
+  fingerprint: string,
+): Promise<FundsReservation> {
+  const { funds } = payment;
+  const { rows } = await db.query<{ payment_id: string | null; form: number | null; unsettled: string | null }>(
+    `SELECT payment_id, form, unsettled FROM reserve_payment($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb[], $14::numeric[], $15)`,
+    [
+      ...rowFields(payment, fingerprint, undefined),
+      funds.forms.map((form) => JSON.stringify(form.settlementData)),
+      funds.forms.map((form) => form.maxUnsettled),
+      recentWindowMs(funds.stateMaxAgeMs),
+    ],
+  );
+  const row = rows[0];
+  if (row === undefined || row.form === null) return { kind: "conflict" };
+  const unsettled = toBigInt(row.unsettled);
+  if (row.payment_id === null) return { kind: "refused", unsettled };
+  const form = funds.forms[row.form - 1];
+  if (form === undefined) throw new Error(`reserve_payment chose form ${row.form} of ${funds.forms.length}`);
+  const { funds: _recorded, ...rest } = payment;
+  return { kind: "reserved", id: row.payment_id, payment: { ...rest, settlementData: form.settlementData }, unsettled };
+}
+
+/** $1..$12 of both inserts: what was paid, by whom, for which request. */
+function rowFields(payment: VerifiedPayment, fingerprint: string, txHash: string | undefined): SqlValue[] {
   const validBefore =
     payment.validBefore === null
       ? null
       : new Date(Number(payment.validBefore > MAX_VALID_BEFORE_SECONDS ? MAX_VALID_BEFORE_SECONDS : payment.validBefore) * 1000);
-  const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO payments (payment_key, scheme, network, chain_id, token, payer, payee, amount, nonce, valid_before,
-                           request_fingerprint, state, payload, tx_hash)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'reserved', $12, $13)
-     ON CONFLICT (payment_key) DO NOTHING
-     RETURNING id`,
-    [
-      payment.paymentKey,
-      payment.scheme,
-      caip2(payment.chainId),
-      payment.chainId,
-      payment.token.toLowerCase(),
-      payment.payer.toLowerCase(),
-      payment.payee.toLowerCase(),
-      payment.amount,
-      payment.nonce,
-      validBefore,
-      fingerprint,
-      payment.settlementData,
-      txHash?.toLowerCase() ?? null,
-    ],
-  );
-  return rows[0]?.id;
+  return [
+    payment.paymentKey,
+    payment.scheme,
+    caip2(payment.chainId),
+    payment.chainId,
+    payment.token.toLowerCase(),
+    payment.payer.toLowerCase(),
+    payment.payee.toLowerCase(),
+    payment.amount,
+    payment.nonce,
+    validBefore,
+    fingerprint,
+    txHash?.toLowerCase() ?? null,
+  ];
 }
 
 export async function confirmPayment(db: Queryable, id: string, txHash: string, response: StoredResponse): Promise<void> {

@@ -109,12 +109,6 @@ export interface PaymentIdentity {
 export interface SchemeRules {
   /** Undefined when the payload is not this scheme's. */
   identify(payload: unknown, offer: Offer): PaymentIdentity | undefined;
-  /**
-   * Names the funds a payment draws on when verification depends on what else is unsettled
-   * (escrow credit): verify and reserve then run under `Database.withLock` of this name, so two
-   * payments never both count the same funds, across instances sharing one PostgreSQL.
-   */
-  fundsLock?(payload: unknown, offer: Offer): string | undefined;
   /** How a verified payment is charged; default `sync`. */
   settlementMode?(payment: VerifiedPayment): SettlementMode;
   /** The offer as a `sync` route makes it; default unchanged. */

@@ -104,6 +104,45 @@ export interface VerifiedPayment {
    * re-validates it rather than trusting whatever the database hands back.
    */
   readonly settlementData: { readonly [key: string]: JsonValue };
+  /**
+   * Set when the payment draws on funds the gateway's ledger also spends (escrow): whether it is
+   * accepted, and in which form, depends on what the ledger holds unsettled for the same account
+   * at the moment the payment is recorded. The flow records it in the same statement that checks
+   * (gateway/ledger/reserve.ts); `settlementData` above is the first form's.
+   */
+  readonly funds?: FundsCondition;
+}
+
+/** The payer's account with the payee, as the ledger sums it. */
+export interface FundsAccount {
+  readonly chainId: number;
+  readonly scheme: string;
+  readonly token: Address;
+  readonly payer: Address;
+  readonly payee: Address;
+}
+
+export interface FundsCondition {
+  readonly account: FundsAccount;
+  /**
+   * How stale the chain state behind the bounds may be, ms (the per-block cache's head age).
+   * Payments the ledger recorded as confirmed within about that time may not be reflected in it
+   * yet, so they still count as unsettled; without this a cached read could count a settled
+   * payment's money twice.
+   */
+  readonly stateMaxAgeMs: number;
+  /**
+   * The forms the payment may take, most preferred first (escrow: async, then sync). It takes the
+   * first whose bound is at least the unsettled amount (this payment excluded).
+   */
+  readonly forms: readonly FundsForm[];
+  /** The refusal when the unsettled amount exceeds every bound. */
+  refusal(unsettled: bigint): Error;
+}
+
+export interface FundsForm {
+  readonly maxUnsettled: bigint;
+  readonly settlementData: { readonly [key: string]: JsonValue };
 }
 
 /**

@@ -18,7 +18,6 @@ import { type Facilitator, createFacilitator } from "../../gateway/facilitator/i
 import { type Database, openPostgres } from "../../gateway/db/index.js";
 import { facilitatorRouter } from "../../gateway/http/facilitator.js";
 import { errorHandler, requestId } from "../../gateway/http/middleware.js";
-import { createUnsettledLedger } from "../../gateway/ledger/index.js";
 import { silentLogger } from "../../gateway/log.js";
 import {
   type Offer,
@@ -104,12 +103,12 @@ for (const backend of testBackends()) {
         walletClient: s.operator,
         settlementHorizonSeconds: 300n,
       };
-      const escrow = createEscrowScheme({ ...escrowConfig, ledger: createUnsettledLedger(db) });
+      const escrow = createEscrowScheme(escrowConfig);
       const transfer = createTransferScheme({ chainId, publicClient: s.publicClient });
       makeFacilitator = (database: Database) =>
         createFacilitator({
           db: database,
-          schemes: [exact, createEscrowScheme({ ...escrowConfig, ledger: createUnsettledLedger(database) }), transfer],
+          schemes: [exact, createEscrowScheme(escrowConfig), transfer],
           chains: [
             {
               chainId,

@@ -11,7 +11,6 @@ import { type Address, type Hex, getAddress } from "viem";
 import type { HardhatViemHelpers, WalletClient } from "@nomicfoundation/hardhat-viem/types";
 import type { Database } from "../../gateway/db/index.js";
 import { type PaidHandler, createApp } from "../../gateway/http/index.js";
-import { createUnsettledLedger } from "../../gateway/ledger/index.js";
 import { silentLogger } from "../../gateway/log.js";
 import { type PaidRoute, type PaymentFlowDeps, type PricedToken, createPaymentFlow } from "../../gateway/payments/index.js";
 import { v1NetworkName } from "../../gateway/x402/index.js";
@@ -87,7 +86,6 @@ export function realSchemes(s: FlowSystem, db: Database): PaymentScheme[] {
       ...common,
       escrow: getAddress(s.escrow.address),
       walletClient: s.operator,
-      ledger: createUnsettledLedger(db),
       settlementHorizonSeconds: HORIZON_SECONDS,
     }),
     createTransferScheme(common),

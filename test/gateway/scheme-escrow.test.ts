@@ -44,6 +44,7 @@ import {
   type ChainReader,
   type Offer,
   type OfferInput,
+  type PaymentScheme,
   type TokenInfo,
   type VerifiedPayment,
   collectionMethods,
@@ -54,6 +55,7 @@ import {
   MIN_WITHDRAWAL_DELAY_SECONDS,
   SETTLEMENT_FAILURES,
   type EscrowBatchOutcome,
+  type EscrowSchemeConfig,
   type FundsInput,
   awaitEscrowBatch,
   batchOutcomes,
@@ -79,7 +81,13 @@ import {
   signEscrowBatchTransaction,
   tokenLimits,
 } from "../../gateway/schemes/escrow/index.js";
-import { type UnsettledLedger, type UnsettledQuery, createUnsettledLedger } from "../../gateway/ledger/index.js";
+import {
+  RECENT_SLACK_MS,
+  type UnsettledLedger,
+  type UnsettledQuery,
+  applyFundsCondition,
+  createUnsettledLedger,
+} from "../../gateway/ledger/index.js";
 import { closeTestBackends, testBackends } from "../../gateway/db/testing.js";
 import {
   LIMITS,
@@ -141,6 +149,17 @@ async function deploy() {
   return { ...s, escrowAddress: getAddress(s.escrow.address), payTo, tokens, settler };
 }
 
+/**
+ * The scheme with the funds rule applied against `ledger`, as the payment flow applies it when it
+ * records a payment (atomically, in SQL; here with a read, which is what these tests need). The
+ * head is re-read on every verification: tests change the chain between two payments at once.
+ */
+function escrowScheme(config: EscrowSchemeConfig & { readonly ledger: UnsettledLedger }): PaymentScheme {
+  const { ledger, ...rest } = config;
+  const scheme = createEscrowScheme({ headMaxAgeMs: 0, ...rest });
+  return { ...scheme, verify: async (payload, offer, now) => applyFundsCondition(ledger, await scheme.verify(payload, offer, now)) };
+}
+
 /** Records every query and sums what tests add, as the payments table would. */
 class MemoryLedger implements UnsettledLedger {
   readonly queries: UnsettledQuery[] = [];
@@ -177,7 +196,7 @@ async function setup(options: { ledger?: UnsettledLedger } = {}) {
   const f = await networkHelpers.loadFixture(deploy);
   const wallet = createWalletClient({ account: f.settler, chain: f.publicClient.chain, transport: custom(provider) });
   const memory = new MemoryLedger();
-  const scheme = createEscrowScheme({
+  const scheme = escrowScheme({
     chainId: f.chainId,
     escrow: f.escrowAddress,
     publicClient: f.publicClient,
@@ -595,7 +614,7 @@ describe("escrow scheme", () => {
     it("refuses a horizon the withdrawal delay does not outlast", async () => {
       const c = await setup();
       const make = (settlementHorizonSeconds: bigint, validityMarginSeconds?: bigint) =>
-        createEscrowScheme({
+        escrowScheme({
           chainId: c.chainId,
           escrow: c.escrowAddress,
           publicClient: c.publicClient,
@@ -752,7 +771,7 @@ describe("escrow scheme", () => {
       expect(tx.type).to.equal("legacy");
     });
 
-    it("makes one round trip for an EOA payment: four escrow reads, one getCode, one ledger query, all at once", async () => {
+    it("reads the chain once per block for an EOA payer: one batch of reads, then nothing until the next block", async () => {
       const c = await setup();
       const calls: string[] = [];
       let inFlight = 0;
@@ -773,7 +792,7 @@ describe("escrow scheme", () => {
           };
         },
       }) as ChainReader;
-      const scheme = createEscrowScheme({
+      const scheme = escrowScheme({
         chainId: c.chainId,
         escrow: c.escrowAddress,
         publicClient: counting,
@@ -782,11 +801,15 @@ describe("escrow scheme", () => {
         settlementHorizonSeconds: HORIZON,
       });
       const offer = c.offer("usdc");
-      const payload = await pay(c, { offer });
-      const payment = await scheme.verify(payload, offer, await chainNow(c));
+      const [first, second] = [await pay(c, { offer }), await pay(c, { offer })];
+      const payment = await scheme.verify(first, offer, await chainNow(c));
       expect(modeOf(payment)).to.equal("async");
-      expect([...calls].sort()).to.deep.equal(["checkPayment", "commitmentOf", "getCode", "paused", "spendableFor"]);
-      expect(maxInFlight).to.equal(5);
+      // The head, then everything at once (the token policy after the escrow's registry address,
+      // which is read once for good); no checkPayment: the escrow's checks are made on these values.
+      expect([...calls].sort()).to.deep.equal(
+        ["commitmentOf", "getBlock", "getCode", "nonceBitmap", "paused", "paymentPolicy", "registry", "spendableFor"].sort(),
+      );
+      expect(maxInFlight).to.be.at.least(5);
       expect(c.ledger.queries).to.deep.equal([
         {
           chainId: c.chainId,
@@ -795,8 +818,20 @@ describe("escrow scheme", () => {
           payee: c.payTo,
           scheme: "escrow",
           excludePaymentKey: payment.paymentKey,
+          confirmedWithinMs: 0,
         },
       ]);
+      // Same payer, same nonce word, same block: only the head is asked (this scheme trusts it 0 ms).
+      calls.length = 0;
+      await scheme.verify(second, offer, await chainNow(c));
+      expect(calls).to.deep.equal(["getBlock"]);
+      // A new block: read again (the registry address is immutable and stays known).
+      await networkHelpers.mine();
+      calls.length = 0;
+      await scheme.verify(second, offer, await chainNow(c));
+      expect([...calls].sort()).to.deep.equal(
+        ["commitmentOf", "getBlock", "getCode", "nonceBitmap", "paused", "paymentPolicy", "spendableFor"].sort(),
+      );
       // A signature by someone else costs one eth_getCode and nothing more.
       calls.length = 0;
       await expectCode(async () => scheme.verify(await pay(c, { sign: keySigner(strangerKey) }), offer, await chainNow(c)), "invalid_signature");
@@ -979,9 +1014,12 @@ describe("escrow scheme", () => {
           expect(modeOf(await verify(c, firstPayload, offer))).to.equal("async");
           await db.query(`UPDATE payments SET state = 'verified' WHERE payment_key = $1`, [first.paymentKey]);
           await expectCode(async () => verify(c, await pay(c, { offer }), offer), "insufficient_funds");
-          // Settled and confirmed: the chain has it now, the ledger no longer counts it.
+          // Settled and confirmed: the chain has it now. Just confirmed, it still counts (the chain
+          // state could predate it); once the state's age and the slack have passed, it no longer does.
           const { transaction } = await c.scheme.settle(first);
           await db.query(`UPDATE payments SET state = 'confirmed', tx_hash = $2 WHERE payment_key = $1`, [first.paymentKey, transaction]);
+          await expectCode(async () => verify(c, await pay(c, { offer }), offer), "insufficient_funds");
+          await new Promise((resolve) => setTimeout(resolve, RECENT_SLACK_MS + 100));
           expect(modeOf(await verify(c, await pay(c, { offer }), offer))).to.equal("sync");
         } finally {
           await db.close();
@@ -1213,7 +1251,7 @@ describe("escrow scheme", () => {
       const url = `http://127.0.0.1:${await closedPort()}`;
       const down = createPublicClient({ transport: http(url, { retryCount: 0 }) });
       const downWallet = createWalletClient({ account: c.settler, transport: http(url, { retryCount: 0 }) });
-      const scheme = createEscrowScheme({
+      const scheme = escrowScheme({
         chainId: c.chainId,
         escrow: c.escrowAddress,
         publicClient: down,
@@ -1264,7 +1302,7 @@ describe("escrow scheme", () => {
       const payment = await verify(c, await pay(c));
       expect(await thrown(() => c.scheme.settle({ ...payment, scheme: "exact" }))).to.be.instanceOf(TypeError);
       expect(await thrown(() => c.scheme.settle({ ...payment, chainId: 1 }))).to.be.instanceOf(TypeError);
-      const other = createEscrowScheme({
+      const other = escrowScheme({
         chainId: c.chainId,
         escrow: getAddress(c.registry.address),
         publicClient: c.publicClient,

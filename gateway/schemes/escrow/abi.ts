@@ -19,6 +19,8 @@ export const settlementEscrowAbi = parseAbi([
   "function commitmentOf(address token, address payer, address payee) view returns (Commitment)",
   "function spendableFor(address token, address payer, address payee) view returns (uint256)",
   "function isNonceUsed(address payer, uint256 nonce) view returns (bool)",
+  "function nonceBitmap(address payer, uint256 wordPosition) view returns (uint256)",
+  "function registry() view returns (address)",
   "function paused() view returns (bool)",
   "function withdrawalDelay() view returns (uint64)",
   "function MIN_WITHDRAWAL_DELAY() view returns (uint64)",

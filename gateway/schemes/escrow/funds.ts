@@ -83,3 +83,40 @@ export function decideSettlement(input: FundsInput): FundsDecision {
   const reason: SyncReason = input.asyncBlocker ?? (coveredByCommitment ? "release_pending" : "commitment_short");
   return { mode: "sync", reason };
 }
+
+/** `FundsInput` without the ledger's part: what the chain and the payment alone determine. */
+export type ChainFunds = Omit<FundsInput, "unsettled">;
+
+/**
+ * The funds rule as two bounds on the unsettled amount `U`, so the ledger can apply it in the
+ * same statement that records the payment (no lock held across round trips):
+ *
+ *   decideSettlement(U).mode === "async"      ⇔  asyncMax  !== undefined && U ≤ asyncMax
+ *   decideSettlement(U).mode !== undefined    ⇔  acceptMax !== undefined && U ≤ acceptMax
+ *
+ * Both hold because every region of the rule is closed downwards: less unsettled never turns an
+ * accepted payment into a refused one, nor async into sync. (A property test checks the
+ * equivalences against `decideSettlement`.) Derivation, for U ≥ 0 with C, S, a as above:
+ *   async  ⇔ no blocker ∧ release safe ∧ U ≤ C − a
+ *   sync   ⇔ U ≤ S − a ∧ (C = 0 ∨ U = 0 ∨ U ≤ C − a)
+ *          ⇔ (C = 0 ∧ U ≤ S − a) ∨ (C > 0 ∧ (U ≤ min(S, C) − a ∨ (U = 0 ∧ S ≥ a)))
+ */
+export function fundsBounds(input: ChainFunds): { readonly asyncMax: bigint | undefined; readonly acceptMax: bigint | undefined } {
+  const { amount, commitment, spendable } = input;
+  const releaseSafe =
+    commitment.releaseAt === 0n ||
+    commitment.releaseAt > input.now + input.settlementHorizonSeconds + input.validityMarginSeconds;
+  const asyncBound = input.asyncBlocker === undefined && releaseSafe ? commitment.amount - amount : -1n;
+  let syncBound: bigint;
+  if (commitment.amount === 0n) {
+    syncBound = spendable - amount;
+  } else {
+    const covered = (spendable < commitment.amount ? spendable : commitment.amount) - amount;
+    syncBound = covered >= 0n ? covered : spendable >= amount ? 0n : -1n;
+  }
+  const acceptBound = asyncBound > syncBound ? asyncBound : syncBound;
+  return {
+    asyncMax: asyncBound >= 0n ? asyncBound : undefined,
+    acceptMax: acceptBound >= 0n ? acceptBound : undefined,
+  };
+}

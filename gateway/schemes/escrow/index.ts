@@ -1,7 +1,8 @@
 import type { Address } from "viem";
-import type { UnsettledLedger } from "../../ledger/unsettled.js";
+import { DEFAULT_HEAD_MAX_AGE_MS, type HeadTracker, createHeadTracker } from "../../chain/head.js";
 import type { ChainReader, PaymentScheme, SettlementWallet } from "../types.js";
 import { MIN_WITHDRAWAL_DELAY_SECONDS, checkSettlementHorizon } from "./config.js";
+import { createEscrowChainView } from "./chain-view.js";
 import { ESCROW_SCHEME, escrowOffer } from "./offer.js";
 import { selectEscrowOffer } from "./select.js";
 import { settleEscrow } from "./settle.js";
@@ -10,6 +11,7 @@ import { DEFAULT_ESCROW_VALIDITY_MARGIN_SECONDS, verifyEscrow } from "./verify.j
 export * from "./abi.js";
 export * from "./batch.js";
 export * from "./challenge.js";
+export { type EscrowAccountState, type EscrowChainView, createEscrowChainView } from "./chain-view.js";
 export * from "./config.js";
 export * from "./failures.js";
 export * from "./funds.js";
@@ -18,7 +20,14 @@ export * from "./payload.js";
 export { selectEscrowOffer } from "./select.js";
 export * from "./settle.js";
 export { isPayerEcdsaSignature, recoverPaymentSigner } from "./signature.js";
-export { DEFAULT_ESCROW_VALIDITY_MARGIN_SECONDS, type PaymentState, checkEscrowTerms, checkEscrowValidity, verifyEscrow } from "./verify.js";
+export {
+  DEFAULT_ESCROW_VALIDITY_MARGIN_SECONDS,
+  type PaymentState,
+  checkEscrowTerms,
+  checkEscrowValidity,
+  localFailure,
+  verifyEscrow,
+} from "./verify.js";
 
 export interface EscrowSchemeConfig {
   readonly chainId: number;
@@ -27,8 +36,13 @@ export interface EscrowSchemeConfig {
   readonly publicClient: ChainReader;
   /** Sends synchronous settlements and pays their gas. */
   readonly walletClient: SettlementWallet;
-  /** What has been accepted and not settled yet; subtracted from the payer's funds. */
-  readonly ledger: UnsettledLedger;
+  /**
+   * The chain's head as last seen; verification caches reads per block (chain-view.ts). Default: a
+   * tracker of its own on `publicClient`, re-reading the head at most every 250 ms.
+   */
+  readonly head?: HeadTracker;
+  /** How long the head tracker trusts the last head it saw, ms; default 250. Pass the same value as `head` was made with. */
+  readonly headMaxAgeMs?: number;
   /**
    * Longest time, in seconds, between verifying an async payment and its settlement being mined:
    * the settlement engine's promise. Payments are only served on credit when the authorization and
@@ -55,18 +69,21 @@ export interface EscrowSchemeConfig {
  * against the deployed contract at start-up.
  */
 export function createEscrowScheme(config: EscrowSchemeConfig): PaymentScheme {
-  const { chainId, escrow, publicClient: reader, walletClient: wallet, ledger, settlementHorizonSeconds } = config;
+  const { chainId, escrow, publicClient: reader, walletClient: wallet, settlementHorizonSeconds } = config;
   const validityMarginSeconds = config.validityMarginSeconds ?? DEFAULT_ESCROW_VALIDITY_MARGIN_SECONDS;
   const receiptTimeoutMs = config.receiptTimeoutMs ?? 60_000;
   checkSettlementHorizon({ settlementHorizonSeconds, validityMarginSeconds }, MIN_WITHDRAWAL_DELAY_SECONDS);
   const terms = { chainId, escrow, settlementHorizonSeconds, validityMarginSeconds };
+  const headMaxAgeMs = config.headMaxAgeMs ?? DEFAULT_HEAD_MAX_AGE_MS;
+  const head = config.head ?? createHeadTracker({ reader, maxAgeMs: headMaxAgeMs });
+  const view = createEscrowChainView({ reader, escrow, head });
 
   return {
     name: ESCROW_SCHEME,
     chainId,
     offer: (input) => escrowOffer(terms, input),
     selectOffer: (payload, candidates) => selectEscrowOffer(chainId, payload, candidates),
-    verify: (payload, offer, now) => verifyEscrow({ ...terms, reader, ledger }, payload, offer, now),
+    verify: (payload, offer, now) => verifyEscrow({ ...terms, reader, view, headMaxAgeMs }, payload, offer, now),
     settle: (payment, options) => settleEscrow({ chainId, escrow, reader, wallet, receiptTimeoutMs }, payment, options),
   };
 }

@@ -1,13 +1,12 @@
-import { type Address, isAddressEqual } from "viem";
-import type { UnsettledLedger } from "../../ledger/unsettled.js";
+import { type Address, isAddressEqual, zeroAddress } from "viem";
 import { PaymentError } from "../../x402/errors.js";
 import { parseWire } from "../../x402/parse.js";
-import { chainUnavailable, classifyCallError } from "../chain.js";
 import { hasCode } from "../exact/signature.js";
-import type { ChainReader, Offer, VerifiedPayment } from "../types.js";
-import { settlementEscrowAbi, settlementFailureName } from "./abi.js";
+import type { ChainReader, FundsForm, Offer, VerifiedPayment } from "../types.js";
+import { type SettlementFailureName, settlementEscrowAbi, settlementFailureName } from "./abi.js";
+import { type EscrowAccountState, type EscrowChainView, readFailure } from "./chain-view.js";
 import { failureCode } from "./failures.js";
-import { type AsyncBlocker, type FundsDecision, decideSettlement } from "./funds.js";
+import { type AsyncBlocker, type ChainFunds, type FundsDecision, decideSettlement, fundsBounds } from "./funds.js";
 import { ESCROW_SCHEME, type EscrowExtra, escrowOfferTerms } from "./offer.js";
 import {
   type EscrowAuthorization,
@@ -31,7 +30,10 @@ export interface EscrowVerifierContext {
   readonly chainId: number;
   readonly escrow: Address;
   readonly reader: ChainReader;
-  readonly ledger: UnsettledLedger;
+  /** Per-block cache of the reads an EOA payer's payment needs. */
+  readonly view: EscrowChainView;
+  /** How long the view's head tracker trusts the head it last saw: the most its values can lag. */
+  readonly headMaxAgeMs: number;
   readonly settlementHorizonSeconds: bigint;
   readonly validityMarginSeconds: bigint;
 }
@@ -50,13 +52,20 @@ export interface EscrowVerifierContext {
  *     settlement horizon on top; else sync only)            expired
  *  8. signature: ECDSA by `payer` under the escrow domain,
  *     or `payer` has code (then the escrow judges it)        invalid_signature
- *  9. one round trip: `paused`, `checkPayment`,
- *     `commitmentOf`, `spendableFor`, `getCode`, ledger      chain_unavailable, the escrow's verdict
- *                                                            (see failures.ts), database_unavailable
- * 10. funds rule (funds.ts)                                  insufficient_funds
+ *  9. the chain: `paused`, the escrow's own checks (token
+ *     policy, nonce, funds), `commitmentOf`, `spendableFor`,
+ *     `getCode`                                             chain_unavailable, the escrow's verdict
+ *                                                            (see failures.ts)
+ * 10. funds rule (funds.ts) with nothing unsettled           insufficient_funds
  *
- * 1–8 cost no RPC for an EOA signature; a signature that recovers to someone else costs one
- * `eth_getCode` (it could be a contract wallet's).
+ * The result carries the funds rule as bounds on the unsettled amount (`funds`): the ledger
+ * applies them when it records the payment, in the same statement that sums what is unsettled.
+ *
+ * 1–8 cost no RPC for an EOA signature, and neither does 9 for a payer already seen in the current
+ * block (chain-view.ts): the escrow's checks are then made here, on values read per block. A
+ * payer with code (a contract wallet, or an EOA with an EIP-7702 delegate) gets fresh reads and
+ * the escrow's own `checkPayment` on every payment, since its signature answer can change at any
+ * moment; a signature that recovers to someone else costs one `eth_getCode` first.
  */
 export async function verifyEscrow(
   ctx: EscrowVerifierContext,
@@ -73,32 +82,41 @@ export async function verifyEscrow(
   const domain = escrowDomain(ctx.chainId, ctx.escrow);
   const signedByPayer = await isPayerEcdsaSignature(domain, authorization, signature);
   if (!signedByPayer && !(await hasCode(ctx.reader, authorization.payer))) {
-    throw new PaymentError("invalid_signature", "the signature is not the payer's authorization for this escrow", {
-      payer: authorization.payer,
-    });
+    throw invalidSignature(authorization.payer);
   }
 
-  const paymentKey = escrowPaymentKey(ctx.chainId, ctx.escrow, authorization.payer, authorization.nonce);
-  const state = await readPaymentState(ctx, payload, paymentKey);
-  if (!signedByPayer && !state.payerHasCode) {
+  let state = signedByPayer ? await readCachedState(ctx, authorization) : undefined;
+  if (state === undefined) {
+    state = await readFreshState(ctx, payload);
     // The payer's code went away between the two reads (a self-destructed wallet): no ERC-1271 any more.
-    throw new PaymentError("invalid_signature", "the signature is not the payer's authorization for this escrow", {
-      payer: authorization.payer,
-    });
+    if (!signedByPayer && !state.payerHasCode) throw invalidSignature(authorization.payer);
   }
-  const asyncBlocker = blockerOf(state.payerHasCode, terms, longEnoughForAsync);
-  const decision = decideSettlement({
+
+  const chainFunds: ChainFunds = {
     amount: authorization.amount,
     commitment: state.commitment,
     spendable: state.spendable,
-    unsettled: state.unsettled,
     now,
     settlementHorizonSeconds: ctx.settlementHorizonSeconds,
     validityMarginSeconds: ctx.validityMarginSeconds,
-    asyncBlocker,
-  });
-  if (decision.mode === undefined) throw insufficientFunds(authorization, state, decision);
+    asyncBlocker: blockerOf(state.payerHasCode, terms, longEnoughForAsync),
+  };
+  const bounds = fundsBounds(chainFunds);
+  const refusal = (unsettled: bigint): PaymentError => {
+    const decision = decideSettlement({ ...chainFunds, unsettled });
+    if (decision.mode !== undefined) throw new Error(`unsettled ${unsettled} is within the bounds; not a refusal`);
+    return insufficientFunds(authorization, state, unsettled, decision);
+  };
+  if (bounds.acceptMax === undefined) throw refusal(0n);
 
+  const settlementData = (mode: "async" | "sync") => encodeEscrowSettlementData({ ...payload, mode, escrow: ctx.escrow });
+  const forms: FundsForm[] = [];
+  if (bounds.asyncMax !== undefined) forms.push({ maxUnsettled: bounds.asyncMax, settlementData: settlementData("async") });
+  if (bounds.asyncMax === undefined || bounds.acceptMax > bounds.asyncMax) {
+    forms.push({ maxUnsettled: bounds.acceptMax, settlementData: settlementData("sync") });
+  }
+
+  const paymentKey = escrowPaymentKey(ctx.chainId, ctx.escrow, authorization.payer, authorization.nonce);
   return {
     scheme: ESCROW_SCHEME,
     chainId: ctx.chainId,
@@ -109,8 +127,18 @@ export async function verifyEscrow(
     paymentKey,
     nonce: authorization.nonce.toString(10),
     validBefore: authorization.validBefore,
-    settlementData: encodeEscrowSettlementData({ ...payload, mode: decision.mode, escrow: ctx.escrow }),
+    settlementData: forms[0]!.settlementData,
+    funds: {
+      account: { chainId: ctx.chainId, scheme: ESCROW_SCHEME, token: authorization.token, payer: authorization.payer, payee: authorization.payee },
+      stateMaxAgeMs: ctx.headMaxAgeMs,
+      forms,
+      refusal,
+    },
   };
+}
+
+function invalidSignature(payer: Address): PaymentError {
+  return new PaymentError("invalid_signature", "the signature is not the payer's authorization for this escrow", { payer });
 }
 
 /** Steps 2–5: what the authorization says against what was offered. */
@@ -179,84 +207,100 @@ function blockerOf(payerHasCode: boolean, terms: EscrowExtra, longEnoughForAsync
   return undefined;
 }
 
-/** What verification reads from the chain and the ledger, once it passed. */
+/** What verification reads from the chain, once the signature passed. */
 export interface PaymentState {
   readonly commitment: { readonly amount: bigint; readonly releaseAt: bigint };
   readonly spendable: bigint;
-  readonly unsettled: bigint;
   readonly payerHasCode: boolean;
 }
 
 /**
- * Step 9: everything at once, in one round trip (five concurrent JSON-RPC requests, one batch
- * when the transport batches, plus one indexed query), then judged in order: a node that cannot
- * answer, a paused escrow, the escrow's own verdict on the payment, the ledger.
- *
- * The reads are not pinned to one block; no interleaving can overstate what is available (see
- * docs/escrow-scheme.md, "One round trip"), provided this reader is not behind the node the
- * settlement engine confirms receipts with.
+ * Step 9 for a payment the payer signed itself (ECDSA): the per-block values, judged here the way
+ * the escrow's `checkPayment` judges them (PaymentAuthorizations._check, in its order; the
+ * validity window was checked against our clock with a margin, the signature just above).
+ * Undefined when the payer turns out to have code: then only fresh reads will do.
  */
-async function readPaymentState(ctx: EscrowVerifierContext, payload: EscrowPayload, paymentKey: string): Promise<PaymentState> {
+async function readCachedState(ctx: EscrowVerifierContext, a: EscrowAuthorization): Promise<PaymentState | undefined> {
+  const state = await ctx.view.read({ token: a.token, payer: a.payer, payee: a.payee, nonce: a.nonce });
+  if (state.payerHasCode) return undefined;
+  if (state.paused) throw pausedEscrow(ctx.escrow, a.payer);
+  const failure = localFailure(ctx.escrow, a, state);
+  if (failure !== undefined) {
+    throw new PaymentError(failureCode(failure), `the escrow refuses the payment (${failure})`, { payer: a.payer, reason: failure });
+  }
+  return state;
+}
+
+/** Which of the escrow's checks fails on these values, if any (the signature is not judged here). */
+export function localFailure(
+  escrow: Address,
+  a: EscrowAuthorization,
+  state: Pick<EscrowAccountState, "head" | "policy" | "nonceWord" | "spendable">,
+): Exclude<SettlementFailureName, "None"> | undefined {
+  if (a.payee === zeroAddress || isAddressEqual(a.payee, escrow)) return "InvalidPayee";
+  // The escrow's clock: a gateway clock behind or ahead of the chain must not decide alone.
+  if (state.head.timestamp <= a.validAfter) return "NotYetValid";
+  if (state.head.timestamp >= a.validBefore) return "Expired";
+  const { status, minAmount, maxAmount } = state.policy;
+  if (status !== TOKEN_ACTIVE && status !== TOKEN_DEPRECATED) return "TokenNotAccepted";
+  if (a.amount < minAmount || a.amount > maxAmount) return "AmountOutOfRange";
+  if ((state.nonceWord >> (a.nonce & 0xffn)) & 1n) return "NonceUsed";
+  if (state.spendable < a.amount) return "InsufficientFunds";
+  return undefined;
+}
+
+/** `ITokenRegistry.TokenStatus`: deprecated tokens still settle what was signed before. */
+const TOKEN_ACTIVE = 1;
+const TOKEN_DEPRECATED = 2;
+
+/**
+ * Step 9 for a payer with code: everything at once, fresh, in one round trip (five concurrent
+ * JSON-RPC requests, one batch when the transport batches), then judged in order: a node that
+ * cannot answer, a paused escrow, the escrow's own verdict on the payment.
+ */
+async function readFreshState(ctx: EscrowVerifierContext, payload: EscrowPayload): Promise<PaymentState> {
   const { authorization: a, signature } = payload;
+  const payer = a.payer;
   const escrow = { address: ctx.escrow, abi: settlementEscrowAbi } as const;
-  const [paused, check, commitment, spendable, code, unsettled] = await Promise.allSettled([
+  const [paused, check, commitment, spendable, code] = await Promise.allSettled([
     ctx.reader.readContract({ ...escrow, functionName: "paused" }),
     ctx.reader.readContract({ ...escrow, functionName: "checkPayment", args: [a, signature] }),
     ctx.reader.readContract({ ...escrow, functionName: "commitmentOf", args: [a.token, a.payer, a.payee] }),
     ctx.reader.readContract({ ...escrow, functionName: "spendableFor", args: [a.token, a.payer, a.payee] }),
     ctx.reader.getCode({ address: a.payer }),
-    ctx.ledger.unsettledAmount({
-      chainId: ctx.chainId,
-      token: a.token,
-      payer: a.payer,
-      payee: a.payee,
-      scheme: ESCROW_SCHEME,
-      excludePaymentKey: paymentKey,
-    }),
   ]);
-  const payer = a.payer;
   const pausedValue = readValue(paused, "paused", ctx.escrow, payer);
   const checkValue = readValue(check, "checkPayment", ctx.escrow, payer);
   const commitmentValue = readValue(commitment, "commitmentOf", ctx.escrow, payer);
   const spendableValue = readValue(spendable, "spendableFor", ctx.escrow, payer);
   const codeValue = readValue(code, "eth_getCode", ctx.escrow, payer);
 
-  if (pausedValue) {
-    // Not the payment's fault and not permanent: 503, so the client retries instead of re-paying.
-    throw new PaymentError("chain_unavailable", `the escrow ${ctx.escrow} is paused`, { payer, reason: "paused" });
-  }
+  if (pausedValue) throw pausedEscrow(ctx.escrow, payer);
   const failure = settlementFailureName(checkValue);
   if (failure !== "None") {
     throw new PaymentError(failureCode(failure), `the escrow refuses the payment (${failure})`, { payer, reason: failure });
   }
-  if (unsettled.status === "rejected") {
-    throw new PaymentError("database_unavailable", "the unsettled amount could not be read", { payer }, {
-      cause: unsettled.reason,
-    });
-  }
   return {
     commitment: { amount: commitmentValue.amount, releaseAt: BigInt(commitmentValue.releaseAt) },
     spendable: spendableValue,
-    unsettled: unsettled.value,
     payerHasCode: codeValue !== undefined && codeValue !== "0x",
   };
 }
 
-/**
- * A read's value, or `chain_unavailable`. A revert or an empty answer from the escrow is not a
- * verdict on the payment either: the configured address does not answer as an escrow, which is
- * ours to fix, never the payer's.
- */
+/** Not the payment's fault and not permanent: 503, so the client retries instead of re-paying. */
+function pausedEscrow(escrow: Address, payer: Address): PaymentError {
+  return new PaymentError("chain_unavailable", `the escrow ${escrow} is paused`, { payer, reason: "paused" });
+}
+
 function readValue<T>(result: PromiseSettledResult<T>, what: string, escrow: Address, payer: Address): T {
   if (result.status === "fulfilled") return result.value;
-  const kind = classifyCallError(result.reason).kind;
-  const where = kind === "unavailable" ? what : `${what} on ${escrow} (${kind === "no_data" ? "no data" : "reverted"})`;
-  throw chainUnavailable(`${where} failed`, result.reason, { payer });
+  throw readFailure(result.reason, what, escrow, { payer });
 }
 
 function insufficientFunds(
   authorization: EscrowAuthorization,
   state: PaymentState,
+  unsettled: bigint,
   decision: Extract<FundsDecision, { mode: undefined }>,
 ): PaymentError {
   const message =
@@ -269,6 +313,6 @@ function insufficientFunds(
     required: authorization.amount.toString(),
     committed: state.commitment.amount.toString(),
     spendable: state.spendable.toString(),
-    unsettled: state.unsettled.toString(),
+    unsettled: unsettled.toString(),
   });
 }

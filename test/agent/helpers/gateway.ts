@@ -12,7 +12,6 @@ import { privateKeyToAccount } from "viem/accounts";
 import type { EIP1193Provider } from "hardhat/types/providers";
 import type { Database } from "../../../gateway/db/index.js";
 import { createApp } from "../../../gateway/http/index.js";
-import { createUnsettledLedger } from "../../../gateway/ledger/index.js";
 import { silentLogger } from "../../../gateway/log.js";
 import { type PaidRoute, type PricedToken, createPaymentFlow } from "../../../gateway/payments/index.js";
 import { fixedPriceSource, parseUsd, stablecoinPriceSource } from "../../../gateway/pricing/index.js";
@@ -87,7 +86,6 @@ export async function startTestGateway(s: EscrowSystem, db: Database, options: G
           escrow: getAddress(s.escrow.address),
           publicClient: s.publicClient,
           walletClient: s.operator,
-          ledger: createUnsettledLedger(db),
           settlementHorizonSeconds: 300n,
         });
       case "transfer":
