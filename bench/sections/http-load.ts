@@ -53,6 +53,13 @@ export async function paidRun(
   return { result: load.targets[0]!, paymentsSigned: count };
 }
 
+/** The statuses of a run with failures, for the log: which kind of failure voided it. */
+export function statusNote(run: TargetResult): string {
+  if (problems([run]) === 0) return "";
+  const statuses = Object.entries(run.statuses).map(([code, n]) => `${code}×${n}`).join(" ");
+  return ` — NOT ALL 200: ${statuses}, errors ${run.errors}, timeouts ${run.timeouts}, sent without payment ${run.exhausted}`;
+}
+
 /** Failed or refused answers, and requests sent after the payments ran out: any of them voids a run. */
 export function problems(runs: readonly TargetResult[]): number {
   return runs.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts + r.exhausted, 0);
@@ -70,7 +77,7 @@ export const httpLoadSection: Section = {
 
       // Warm-up: JIT, connection pools, the token catalog; its rate sizes the payments signed next.
       await runLoad({ targets: [{ url: free }], connections: CONNECTIONS, duration: 2 });
-      const warm = await paidRun(stack, "warm-up", paid, { seconds: 3, expectedRate: 300, connections: CONNECTIONS });
+      const warm = await paidRun(stack, "warm-up", paid, { seconds: 3, expectedRate: 1_500, connections: CONNECTIONS });
       let expectedRate = Math.max(warm.result.throughput, 50);
       log(`warm-up: paid ${warm.result.throughput.toFixed(0)} req/s`);
 
@@ -84,11 +91,11 @@ export const httpLoadSection: Section = {
         freeRuns.push(f);
         paidRuns.push(p);
         ratios.push(p.throughput / f.throughput);
-        log(`round ${round + 1}: free ${f.throughput.toFixed(0)} req/s, paid ${p.throughput.toFixed(0)} req/s (p99 ${p.latency.p99} ms)`);
+        log(`round ${round + 1}: free ${f.throughput.toFixed(0)} req/s, paid ${p.throughput.toFixed(0)} req/s (p99 ${p.latency.p99} ms)${statusNote(p)}`);
       }
 
       const fixed = (await paidRun(stack, "fixed-rate", paid, { seconds: FIXED_SECONDS, expectedRate: FIXED_RATE, connections: CONNECTIONS, overallRate: FIXED_RATE })).result;
-      log(`fixed ${FIXED_RATE} req/s: achieved ${fixed.throughput.toFixed(0)} req/s, p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms`);
+      log(`fixed ${FIXED_RATE} req/s: achieved ${fixed.throughput.toFixed(0)} req/s, p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms${statusNote(fixed)}`);
 
       const conditions =
         `${stack.db.kind}, ${PAYERS} committed payers, a unique escrow payment per request, ${CONNECTIONS} connections, ` +

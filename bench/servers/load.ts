@@ -43,6 +43,8 @@ export interface TargetResult {
   readonly timeouts: number;
   /** Requests sent after the payments ran out. */
   readonly exhausted: number;
+  /** Answers by HTTP status, so a run with failures says which. */
+  readonly statuses: Readonly<Record<string, number>>;
   /** Payments taken from the file (a few are built and never sent when the run stops). */
   readonly paymentsUsed: number;
   /** 2xx answers per second over the run. */
@@ -98,6 +100,7 @@ async function runTarget(target: LoadTarget, spec: LoadSpec): Promise<TargetResu
     errors: result.errors,
     timeouts: result.timeouts,
     exhausted,
+    statuses: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => [code, stat?.count ?? 0])),
     paymentsUsed: next,
     throughput: ok / result.duration,
     latency: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.average },

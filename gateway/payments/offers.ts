@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { Address } from "viem";
 import { type NanoUsd, applyDiscountBps, isPriceUnavailableError, quoteTokenAmount } from "../pricing/index.js";
 import type { Offer, PaymentScheme, ResourceDescription } from "../schemes/types.js";
@@ -87,16 +88,55 @@ function makeOffer(
   token: Offer["token"],
   amount: bigint,
 ): Offer | undefined {
-  const made = scheme.offer({
-    token,
+  const maxTimeoutSeconds = route.maxTimeoutSeconds ?? DEFAULT_MAX_TIMEOUT_SECONDS;
+  const cache = offerCacheOf(deps);
+  const key = [
+    deps.schemes.indexOf(scheme),
+    objectId(token),
     amount,
-    payTo: deps.payTo,
-    maxTimeoutSeconds: route.maxTimeoutSeconds ?? DEFAULT_MAX_TIMEOUT_SECONDS,
-    resource,
-  });
-  if (made === undefined) return undefined;
+    maxTimeoutSeconds,
+    route.settlement ?? "",
+    resource.url,
+    resource.description,
+    resource.mimeType,
+  ].join("\u0000");
+  const cached = cache.get(key);
+  if (cached !== undefined) return cached.offer;
+  const made = scheme.offer({ token, amount, payTo: deps.payTo, maxTimeoutSeconds, resource });
   const asSync = route.settlement === "sync" ? (deps.schemeRules ?? defaultSchemeRules)[scheme.name]?.asSync : undefined;
-  return asSync === undefined ? made : asSync(made);
+  const offer = made === undefined || asSync === undefined ? made : asSync(made);
+  cache.set(key, { offer });
+  return offer;
+}
+
+/**
+ * An offer is a pure function of its inputs, and building one hashes its challenge (escrow and
+ * transfer: a Keccak each): done once per (scheme, token, amount, resource), not on every
+ * request — it was a tenth of a paid request's CPU. Per flow (its payee and scheme rules), and
+ * per token object, so a token catalog refresh starts afresh. Bounded: resources with query
+ * strings are unbounded in number.
+ */
+const offerCaches = new WeakMap<PaymentFlowDeps, LRUCache<string, { readonly offer: Offer | undefined }>>();
+
+function offerCacheOf(deps: PaymentFlowDeps): LRUCache<string, { readonly offer: Offer | undefined }> {
+  let cache = offerCaches.get(deps);
+  if (cache === undefined) {
+    cache = new LRUCache({ max: 10_000 });
+    offerCaches.set(deps, cache);
+  }
+  return cache;
+}
+
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 0;
+
+function objectId(value: object): number {
+  let id = objectIds.get(value);
+  if (id === undefined) {
+    id = nextObjectId++;
+    objectIds.set(value, id);
+  }
+  return id;
 }
 
 /**

@@ -4,6 +4,7 @@ import { caip2 } from "../x402/index.js";
 import type { StoredResponse } from "./types.js";
 import { paymentFromRow } from "../ledger/payment-row.js";
 import { recentWindowMs } from "../ledger/unsettled.js";
+import { type Coalescer, createCoalescer } from "../lib/coalescer.js";
 
 /**
  * The flow's SQL against the `payments` table (migrations/001_payments.sql). The UNIQUE
@@ -85,9 +86,15 @@ export type FundsReservation =
 
 /**
  * Records a payment whose acceptance depends on what is unsettled on its account
- * (`payment.funds`): one statement (migrations/006_funds_reservation.sql) locks the account for
- * its own short transaction, sums the unsettled payments, picks the first form whose bound
- * allows that sum, and inserts the row in that form. Nothing is written when it is refused.
+ * (`payment.funds`): migrations/006_funds_reservation.sql `reserve_payment` locks the account for
+ * its own short transaction, sums the unsettled payments, picks the first form whose bound allows
+ * that sum, and inserts the row in that form. Nothing is written when it is refused.
+ *
+ * Concurrent reservations on one database handle go out together, one statement per batch
+ * (group commit, gateway/lib/coalescer.ts): under load a paid request shares its round trip and
+ * its commit with the others. Within a batch the accounts are locked in one order (sorted), so
+ * two instances' batches cannot deadlock on each other; the payments of one batch see each other
+ * because they run in one transaction.
  */
 export async function reservePaymentAgainstFunds(
   db: Queryable,
@@ -95,23 +102,88 @@ export async function reservePaymentAgainstFunds(
   fingerprint: string,
 ): Promise<FundsReservation> {
   const { funds } = payment;
-  const { rows } = await db.query<{ payment_id: string | null; form: number | null; unsettled: string | null }>(
-    `SELECT payment_id, form, unsettled FROM reserve_payment($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb[], $14::numeric[], $15)`,
-    [
-      ...rowFields(payment, fingerprint, undefined),
-      funds.forms.map((form) => JSON.stringify(form.settlementData)),
-      funds.forms.map((form) => form.maxUnsettled),
-      recentWindowMs(funds.stateMaxAgeMs),
-    ],
-  );
-  const row = rows[0];
-  if (row === undefined || row.form === null) return { kind: "conflict" };
+  const row = await reservationsOf(db).submit({
+    fields: rowFields(payment, fingerprint, undefined),
+    forms: JSON.stringify(funds.forms.map((form) => ({ maxUnsettled: form.maxUnsettled.toString(), settlementData: form.settlementData }))),
+    recentMs: recentWindowMs(funds.stateMaxAgeMs),
+    lockKey: `${payment.chainId}:${payment.token}:${payment.payer}:${payment.payee}`.toLowerCase(),
+  });
+  if (row.form === null) return { kind: "conflict" };
   const unsettled = toBigInt(row.unsettled);
   if (row.payment_id === null) return { kind: "refused", unsettled };
   const form = funds.forms[row.form - 1];
   if (form === undefined) throw new Error(`reserve_payment chose form ${row.form} of ${funds.forms.length}`);
   const { funds: _recorded, ...rest } = payment;
   return { kind: "reserved", id: row.payment_id, payment: { ...rest, settlementData: form.settlementData }, unsettled };
+}
+
+interface ReservationItem {
+  readonly fields: SqlValue[];
+  readonly forms: string;
+  readonly recentMs: number;
+  readonly lockKey: string;
+}
+
+interface ReservationRow {
+  readonly payment_id: string | null;
+  readonly form: number | null;
+  readonly unsettled: string | null;
+}
+
+const RESERVE_BATCH_SQL = `
+  SELECT b.ord, r.payment_id, r.form, r.unsettled
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::numeric[],
+                $9::text[], $10::bigint[], $11::text[], $12::text[], $13::jsonb[], $14::int[])
+         WITH ORDINALITY AS b(payment_key, scheme, network, chain_id, token, payer, payee, amount, nonce, valid_before,
+                              fingerprint, tx_hash, forms, recent_ms, ord)
+   CROSS JOIN LATERAL reserve_payment(b.payment_key, b.scheme, b.network, b.chain_id, b.token, b.payer, b.payee, b.amount,
+                                      b.nonce, to_timestamp(b.valid_before), b.fingerprint, b.tx_hash, b.forms, b.recent_ms) AS r
+   ORDER BY b.ord`;
+
+const reservations = new WeakMap<Queryable, Coalescer<ReservationItem, ReservationRow>>();
+
+function reservationsOf(db: Queryable): Coalescer<ReservationItem, ReservationRow> {
+  let coalescer = reservations.get(db);
+  if (coalescer === undefined) {
+    coalescer = createCoalescer({ run: (items) => reserveBatch(db, items) });
+    reservations.set(db, coalescer);
+  }
+  return coalescer;
+}
+
+async function reserveBatch(db: Queryable, items: readonly ReservationItem[]): Promise<ReservationRow[]> {
+  const order = items.map((_, i) => i).sort((a, b) => compare(items[a]!.lockKey, items[b]!.lockKey));
+  const column = (n: number) => order.map((i) => items[i]!.fields[n] ?? null);
+  const validBefore = order.map((i) => {
+    const value = items[i]!.fields[9];
+    return value instanceof Date ? Math.floor(value.getTime() / 1000) : null;
+  });
+  const { rows } = await db.query<ReservationRow & { ord: string }>(RESERVE_BATCH_SQL, [
+    column(0),
+    column(1),
+    column(2),
+    column(3),
+    column(4),
+    column(5),
+    column(6),
+    column(7),
+    column(8),
+    validBefore,
+    column(10),
+    column(11),
+    order.map((i) => items[i]!.forms),
+    order.map((i) => items[i]!.recentMs),
+  ]);
+  if (rows.length !== items.length) throw new Error(`reserve_payment answered ${rows.length} rows for ${items.length} payments`);
+  const results: ReservationRow[] = new Array(items.length);
+  rows.forEach((row, position) => {
+    results[order[Number(row.ord) - 1] ?? position] = row;
+  });
+  return results;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** $1..$12 of both inserts: what was paid, by whom, for which request. */
@@ -164,14 +236,40 @@ export async function releaseRow(db: Queryable, id: string, reason: string): Pro
 /**
  * Async settlement: the payment is served on credit, so the row becomes the engine's work
  * (`verified`) together with the response it bought. False when the row was not `reserved`.
+ * Coalesced like reservations: one UPDATE (and one commit) per batch of concurrent requests.
  */
 export async function markVerified(db: Queryable, id: string, response: StoredResponse): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE payments SET state = 'verified', response_status = $2, response_headers = $3, response_body = $4
-     WHERE id = $1 AND state = 'reserved'`,
-    [id, response.status, { ...response.headers }, response.body],
-  );
-  return rowCount === 1;
+  return verificationsOf(db).submit({ id, response });
+}
+
+const MARK_VERIFIED_BATCH_SQL = `
+  UPDATE payments p
+     SET state = 'verified', response_status = v.status, response_headers = v.headers, response_body = decode(v.body, 'hex')
+    FROM unnest($1::bigint[], $2::int[], $3::jsonb[], $4::text[]) AS v(id, status, headers, body)
+   WHERE p.id = v.id AND p.state = 'reserved'
+  RETURNING p.id`;
+
+const verifications = new WeakMap<Queryable, Coalescer<{ readonly id: string; readonly response: StoredResponse }, boolean>>();
+
+function verificationsOf(db: Queryable): Coalescer<{ readonly id: string; readonly response: StoredResponse }, boolean> {
+  let coalescer = verifications.get(db);
+  if (coalescer === undefined) {
+    coalescer = createCoalescer({
+      run: async (items) => {
+        const { rows } = await db.query<{ id: string }>(MARK_VERIFIED_BATCH_SQL, [
+          items.map((item) => item.id),
+          items.map((item) => item.response.status),
+          items.map((item) => JSON.stringify(item.response.headers)),
+          // Hex text, not bytea[]: both drivers pass a text array the same way.
+          items.map((item) => Buffer.from(item.response.body).toString("hex")),
+        ]);
+        const updated = new Set(rows.map((row) => String(row.id)));
+        return items.map((item) => updated.has(item.id));
+      },
+    });
+    verifications.set(db, coalescer);
+  }
+  return coalescer;
 }
 
 /**

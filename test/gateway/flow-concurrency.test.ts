@@ -127,14 +127,16 @@ for (const backend of testBackends()) {
       const unlocked = body
         .replace("CREATE FUNCTION reserve_payment(", "CREATE FUNCTION reserve_payment_unlocked(")
         .replace(lockStatement, "")
-        .replace("  SELECT min(i) INTO v_form", "  PERFORM pg_sleep(1);\n  SELECT min(i) INTO v_form");
+        .replace("  SELECT min(f.ord) INTO v_form", "  PERFORM pg_sleep(1);\n  SELECT min(f.ord) INTO v_form");
       await db.exec(unlocked);
       const racing = (d: Database): Database => ({
         ...d,
-        query: (sql, params) => d.query(sql.replace("FROM reserve_payment(", "FROM reserve_payment_unlocked("), params),
+        query: (sql, params) => d.query(sql.replace(/\breserve_payment\(/g, "reserve_payment_unlocked("), params),
       });
       const { bodies } = await burst(payer, [racing(db), racing(second)]);
-      expect(bodies.filter((b) => b.status === 200)).to.have.length(N);
+      // Payments one instance sends in one batch see each other (one transaction); the two
+      // instances' batches do not, so together they serve more than the commitment covers.
+      expect(bodies.filter((b) => b.status === 200).length).to.be.greaterThan(Number(K));
     });
   });
 }

@@ -19,10 +19,14 @@
 CREATE INDEX payments_recently_confirmed_idx ON payments (token, payer, payee, updated_at) INCLUDE (amount)
   WHERE state = 'confirmed';
 
+-- `p_forms` is a JSON array of the forms the payment may take, most preferred first:
+--   [{"maxUnsettled": "<decimal>", "settlementData": {...}}, ...]
+-- The first form whose maxUnsettled is at least what is unsettled becomes the row's payload.
+--
 -- Returns one row:
---   payment_id set                the payment was recorded ('reserved') in form `form` (1-based
---                                 index into p_payloads); `unsettled` is what the check saw
---   payment_id NULL, form 0       refused: `unsettled` exceeds every bound in p_max_unsettled
+--   payment_id set                the payment was recorded ('reserved') in form `form` (1-based);
+--                                 `unsettled` is what the check saw
+--   payment_id NULL, form 0       refused: `unsettled` exceeds every form's bound
 --   payment_id NULL, form NULL    the payment key is already taken (replay or concurrent twin)
 CREATE FUNCTION reserve_payment(
   p_payment_key         TEXT,
@@ -37,9 +41,7 @@ CREATE FUNCTION reserve_payment(
   p_valid_before        TIMESTAMPTZ,
   p_request_fingerprint TEXT,
   p_tx_hash             TEXT,
-  -- The forms the payment may take, most preferred first, and the most unsettled each allows.
-  p_payloads            JSONB[],
-  p_max_unsettled       NUMERIC[],
+  p_forms               JSONB,
   -- Confirmed payments updated within this many ms still count (the chain state may predate them).
   p_recent_ms           INTEGER
 ) RETURNS TABLE (payment_id BIGINT, form INTEGER, unsettled NUMERIC)
@@ -49,8 +51,8 @@ DECLARE
   v_form      INTEGER;
   v_id        BIGINT;
 BEGIN
-  IF cardinality(p_payloads) IS DISTINCT FROM cardinality(p_max_unsettled) OR cardinality(p_payloads) = 0 THEN
-    RAISE EXCEPTION 'reserve_payment needs one bound per payload form'
+  IF jsonb_typeof(p_forms) IS DISTINCT FROM 'array' OR jsonb_array_length(p_forms) = 0 THEN
+    RAISE EXCEPTION 'reserve_payment needs a non-empty array of forms'
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
 
@@ -78,9 +80,9 @@ BEGIN
          AND p.chain_id = p_chain_id AND p.scheme = p_scheme);
   END IF;
 
-  SELECT min(i) INTO v_form
-    FROM generate_subscripts(p_max_unsettled, 1) AS i
-   WHERE p_max_unsettled[i] >= v_unsettled;
+  SELECT min(f.ord) INTO v_form
+    FROM jsonb_array_elements(p_forms) WITH ORDINALITY AS f(value, ord)
+   WHERE (f.value ->> 'maxUnsettled')::NUMERIC >= v_unsettled;
   IF v_form IS NULL THEN
     RETURN QUERY SELECT NULL::BIGINT, 0, v_unsettled;
     RETURN;
@@ -89,7 +91,7 @@ BEGIN
   INSERT INTO payments (payment_key, scheme, network, chain_id, token, payer, payee, amount, nonce, valid_before,
                         request_fingerprint, state, payload, tx_hash)
   VALUES (p_payment_key, p_scheme, p_network, p_chain_id, p_token, p_payer, p_payee, p_amount, p_nonce, p_valid_before,
-          p_request_fingerprint, 'reserved', p_payloads[v_form], p_tx_hash)
+          p_request_fingerprint, 'reserved', p_forms -> (v_form - 1) -> 'settlementData', p_tx_hash)
   ON CONFLICT (payment_key) DO NOTHING
   RETURNING id INTO v_id;
   IF v_id IS NULL THEN
