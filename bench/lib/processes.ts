@@ -11,7 +11,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BenchChain } from "./chain.js";
 import type { BenchDatabase } from "./database.js";
-import type { LoadResult, LoadSpec } from "../servers/load.js";
+import type { LoadResult, LoadSpec, TargetResult } from "../servers/load.js";
+import type { PacedLoadSpec } from "../servers/paced-load.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const READY_PREFIX = "BENCH_READY ";
@@ -118,6 +119,25 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     const [code] = (await once(child, "exit")) as [number | null];
     if (code !== 0) throw new Error(`the load generator exited with ${code}:\n${stderr}`);
     return JSON.parse(stdout.trim().split("\n").at(-1)!) as LoadResult;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A fixed, evenly spaced request rate (bench/servers/paced-load.ts), in its own process. */
+export async function runPacedLoad(spec: PacedLoadSpec): Promise<TargetResult> {
+  const dir = mkdtempSync(path.join(tmpdir(), "bench-paced-"));
+  try {
+    const file = path.join(dir, "spec.json");
+    writeFileSync(file, JSON.stringify(spec));
+    const child = tsxChild("bench/servers/paced-load.ts", [file], { PATH: process.env["PATH"], HOME: process.env["HOME"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8_000)));
+    const [code] = (await once(child, "exit")) as [number | null];
+    if (code !== 0) throw new Error(`the paced load generator exited with ${code}:\n${stderr}`);
+    return JSON.parse(stdout.trim().split("\n").at(-1)!) as TargetResult;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -55,8 +55,12 @@ export function createHeadTracker(options: HeadTrackerOptions): HeadTracker {
 
   return {
     latest() {
-      if (seen !== undefined && now() - seen.at < maxAgeMs) return Promise.resolve(seen.head);
-      return refresh();
+      const age = seen === undefined ? Infinity : now() - seen.at;
+      if (seen === undefined || age >= maxAgeMs) return refresh();
+      // Past half its age, refresh in the background: under steady traffic no request ever waits
+      // for the head, and the bound above still holds for every answer.
+      if (age >= maxAgeMs / 2 && refreshing === undefined) void refresh().catch(() => undefined);
+      return Promise.resolve(seen.head);
     },
   };
 }
