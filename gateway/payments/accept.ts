@@ -47,10 +47,12 @@ export async function acceptPayment(
   const rules = schemeRules(deps, scheme.name);
 
   const now = deps.now?.() ?? BigInt(Math.floor(Date.now() / 1000));
-  const identity = rules?.identify(envelope.payload, offer);
+  // Only refusals and conflicts need the payload's identity: worked out then, not for every payment.
+  let identified: { value: PaymentIdentity | undefined } | undefined;
+  const identity = (): PaymentIdentity | undefined => (identified ??= { value: rules?.identify(envelope.payload, offer) }).value;
   const replayOf = async (row: PaymentRow | undefined): Promise<AcceptResult> => {
-    if (row === undefined) throw new Error(`payment ${identity?.paymentKey ?? "?"} conflicted but has no row`);
-    return conflict(deps, rules, envelope.x402Version, offer, row, fingerprint, identity, now);
+    if (row === undefined) throw new Error("a payment conflicted but has no row");
+    return conflict(deps, rules, envelope.x402Version, offer, row, fingerprint, identity(), now);
   };
 
   let payment: VerifiedPayment;
@@ -62,8 +64,9 @@ export async function acceptPayment(
     // settled, or the chain is down): its row, if it has one, decides. Only the key is trusted
     // from the unverified payload; a replay also needs the same request and the same signed data
     // as the stored row. A new payment pays nothing for this lookup: it only happens on refusal.
-    if (identity !== undefined && isPaymentError(error)) {
-      const row = await findExisting(deps, scheme, identity);
+    const known = isPaymentError(error) ? identity() : undefined;
+    if (known !== undefined) {
+      const row = await findExisting(deps, scheme, known);
       if (row !== undefined) return replayOf(row);
     }
     throw error;
