@@ -17,8 +17,7 @@ export interface UnsettledQuery {
   /** Only payments of this scheme; all schemes when omitted. */
   readonly scheme?: string;
   /**
-   * Leave this payment out. The HTTP layer claims a payment's key (state `reserved`) before the
-   * scheme verifies it, so without this a payment would count against itself.
+   * Leave this payment out: a retry of a payment already recorded must not count against itself.
    */
   readonly excludePaymentKey?: string;
   /**

@@ -3,9 +3,9 @@
  * order; different keys do not wait for each other. Entries are dropped as soon as a key's queue
  * empties, so the map only ever holds keys that are busy right now.
  *
- * Used by the database layer (on PGlite the whole per-payer lock; on PostgreSQL in front of the
- * advisory lock, so one process never parks several pooled connections on one key) and by the
- * settlement sender (one nonce read and broadcast at a time per account).
+ * Used by `Database.withLock` (on PGlite the whole lock; on PostgreSQL in front of the advisory
+ * lock, so one process never parks several pooled connections on one key) and by the settlement
+ * sender (one nonce read and broadcast at a time per account).
  */
 export interface KeyedMutex {
   run<T>(key: string, fn: () => Promise<T>): Promise<T>;

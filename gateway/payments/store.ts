@@ -1,4 +1,4 @@
-import { type Queryable, type SqlValue, toBigInt } from "../db/index.js";
+import { type Queryable, SQLSTATE, type SqlValue, sqlState, toBigInt } from "../db/index.js";
 import type { FundsCondition, JsonValue, VerifiedPayment } from "../schemes/types.js";
 import { caip2 } from "../x402/index.js";
 import type { StoredResponse } from "./types.js";
@@ -158,7 +158,7 @@ async function reserveBatch(db: Queryable, items: readonly ReservationItem[]): P
     const value = items[i]!.fields[9];
     return value instanceof Date ? Math.floor(value.getTime() / 1000) : null;
   });
-  const { rows } = await db.query<ReservationRow & { ord: string }>(RESERVE_BATCH_SQL, [
+  const { rows } = await retryDeadlock(() => db.query<ReservationRow & { ord: string }>(RESERVE_BATCH_SQL, [
     column(0),
     column(1),
     column(2),
@@ -173,13 +173,28 @@ async function reserveBatch(db: Queryable, items: readonly ReservationItem[]): P
     column(11),
     order.map((i) => items[i]!.forms),
     order.map((i) => items[i]!.recentMs),
-  ]);
+  ]));
   if (rows.length !== items.length) throw new Error(`reserve_payment answered ${rows.length} rows for ${items.length} payments`);
   const results: ReservationRow[] = new Array(items.length);
   rows.forEach((row, position) => {
     results[order[Number(row.ord) - 1] ?? position] = row;
   });
   return results;
+}
+
+/**
+ * Batches lock their accounts in sorted order, so two of them cannot wait on each other; should
+ * PostgreSQL still report a deadlock (another lock order somewhere), the aborted batch wrote
+ * nothing and is simply sent again.
+ */
+async function retryDeadlock<T>(send: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      if (attempt >= attempts || sqlState(error) !== SQLSTATE.deadlockDetected) throw error;
+    }
+  }
 }
 
 function compare(a: string, b: string): number {

@@ -108,7 +108,7 @@ export interface VerifiedPayment {
    * Set when the payment draws on funds the gateway's ledger also spends (escrow): whether it is
    * accepted, and in which form, depends on what the ledger holds unsettled for the same account
    * at the moment the payment is recorded. The flow records it in the same statement that checks
-   * (gateway/ledger/reserve.ts); `settlementData` above is the first form's.
+   * (`reservePaymentAgainstFunds`, gateway/payments/store.ts); `settlementData` above is the first form's.
    */
   readonly funds?: FundsCondition;
 }
@@ -127,8 +127,8 @@ export interface FundsCondition {
   /**
    * How stale the chain state behind the bounds may be, ms (the per-block cache's head age).
    * Payments the ledger recorded as confirmed within about that time may not be reflected in it
-   * yet, so they still count as unsettled; without this a cached read could count a settled
-   * payment's money twice.
+   * yet, so they still count as unsettled; without this a settled payment would be counted
+   * nowhere (gone from the ledger's sum, still in the cached funds) and the funds overstated.
    */
   readonly stateMaxAgeMs: number;
   /**

@@ -56,6 +56,13 @@ BEGIN
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
 
+  -- The argument above needs each statement's own snapshot, taken after the lock wait: under
+  -- REPEATABLE READ or SERIALIZABLE the sum would see the world as it was before the wait.
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'reserve_payment needs READ COMMITTED, not %', current_setting('transaction_isolation')
+      USING ERRCODE = 'invalid_transaction_state';
+  END IF;
+
   -- The same key as gateway/payments/accept.ts used for its session lock, so a gateway of the
   -- previous release running beside this one during a rolling upgrade still excludes it.
   PERFORM pg_advisory_xact_lock(hashtextextended(

@@ -17,9 +17,9 @@ import { settlementEscrowAbi } from "./abi.js";
  * with thousands of requests a second from a few hundred payers, the chain node would otherwise
  * be the bottleneck (bench section 2; five reads per request before this view).
  *
- * Every value carries the head seen BEFORE it was requested: a lower bound on the block it
- * reflects, which the ledger uses to keep counting payments confirmed after it (see
- * `FundsCondition.stateBlock`).
+ * Every value carries the head seen before it was requested (a lower bound on the block it
+ * reflects, whose timestamp is the escrow's clock). The ledger keeps counting payments confirmed
+ * within the head's maximum age, which the values may predate (`FundsCondition.stateMaxAgeMs`).
  */
 export interface EscrowAccountState {
   /** The values reflect this block or a later one; its timestamp is the escrow's clock. */

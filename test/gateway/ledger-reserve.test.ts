@@ -1,0 +1,125 @@
+/**
+ * `reservePaymentAgainstFunds` and the SQL behind it (migrations/006_funds_reservation.sql), on
+ * both backends: the form chosen from what is unsettled, nothing written when refused, a taken key,
+ * recently confirmed payments still counted, a batch of concurrent reservations seeing each
+ * other, and the isolation level the lock argument needs.
+ */
+import { expect } from "chai";
+import type { Address } from "viem";
+import { closeTestBackends, testBackends } from "../../gateway/db/testing.js";
+import type { TestDatabase } from "../../gateway/db/testing.js";
+import { RECENT_SLACK_MS } from "../../gateway/ledger/index.js";
+import { reservePaymentAgainstFunds } from "../../gateway/payments/store.js";
+import type { FundsCondition, VerifiedPayment } from "../../gateway/schemes/types.js";
+
+after(closeTestBackends);
+
+const CHAIN_ID = 324705682;
+const TOKEN = "0x2e08028E3C4c2356572E096d8EF835cD5C6030bD" as Address;
+const PAYER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" as Address;
+const PAYEE = "0x90F79bf6EB2c4f870365E785982E1f101E93b906" as Address;
+
+let seq = 0;
+
+/** An escrow-shaped payment of `amount` that may go async while at most `asyncMax` is unsettled, sync up to `syncMax`. */
+function payment(amount: bigint, asyncMax: bigint, syncMax: bigint, stateMaxAgeMs = 0): VerifiedPayment & { funds: FundsCondition } {
+  seq += 1;
+  const data = (mode: string) => ({ mode, nonce: String(seq) });
+  return {
+    scheme: "escrow",
+    chainId: CHAIN_ID,
+    payer: PAYER,
+    payee: PAYEE,
+    token: TOKEN,
+    amount,
+    paymentKey: `escrow:${CHAIN_ID}:0xescrow:${PAYER.toLowerCase()}:${seq}`,
+    nonce: String(seq),
+    validBefore: 4_000_000_000n,
+    settlementData: data("async"),
+    funds: {
+      account: { chainId: CHAIN_ID, scheme: "escrow", token: TOKEN, payer: PAYER, payee: PAYEE },
+      stateMaxAgeMs,
+      forms: [
+        { maxUnsettled: asyncMax, settlementData: data("async") },
+        { maxUnsettled: syncMax, settlementData: data("sync") },
+      ],
+      refusal: () => new Error("refused"),
+    },
+  };
+}
+
+for (const backend of testBackends()) {
+  describe(`reserve_payment [${backend.name}]`, () => {
+    let db: TestDatabase;
+
+    beforeEach(async () => {
+      db = await backend.fresh();
+    });
+
+    afterEach(async () => {
+      await db.close();
+    });
+
+    const rows = async () =>
+      (await db.query<{ amount: string; payload: { mode: string } }>("SELECT amount, payload FROM payments ORDER BY id")).rows.map((r) => [
+        r.amount,
+        r.payload.mode,
+      ]);
+
+    it("records each payment in the first form its account's unsettled amount allows, and refuses past every bound", async () => {
+      const first = await reservePaymentAgainstFunds(db, payment(40n, 60n, 100n), "GET /a");
+      expect(first).to.include({ kind: "reserved", unsettled: 0n });
+      const second = await reservePaymentAgainstFunds(db, payment(40n, 60n, 100n), "GET /b");
+      expect(second).to.include({ kind: "reserved", unsettled: 40n });
+      const third = await reservePaymentAgainstFunds(db, payment(40n, 60n, 100n), "GET /c");
+      expect(third).to.include({ kind: "reserved", unsettled: 80n });
+      if (third.kind !== "reserved") throw new Error("unreachable");
+      expect(third.payment.settlementData).to.deep.include({ mode: "sync" });
+      expect(third.payment).to.not.have.property("funds");
+      expect(await reservePaymentAgainstFunds(db, payment(40n, 60n, 100n), "GET /d")).to.deep.equal({ kind: "refused", unsettled: 120n });
+      // The refused one wrote nothing.
+      expect(await rows()).to.deep.equal([
+        ["40", "async"],
+        ["40", "async"],
+        ["40", "sync"],
+      ]);
+    });
+
+    it("answers conflict for a key that is already taken, without a second row", async () => {
+      const p = payment(10n, 100n, 100n);
+      expect((await reservePaymentAgainstFunds(db, p, "GET /a")).kind).to.equal("reserved");
+      expect(await reservePaymentAgainstFunds(db, p, "GET /a")).to.deep.equal({ kind: "conflict" });
+      expect(await rows()).to.have.length(1);
+    });
+
+    it("lets the reservations of one batch see each other", async () => {
+      // Sent together, they go out as one statement; the bound admits two of the three.
+      const results = await Promise.all([1, 2, 3].map(() => reservePaymentAgainstFunds(db, payment(50n, 50n, 50n), "GET /x")));
+      expect(results.map((r) => r.kind).sort()).to.deep.equal(["refused", "reserved", "reserved"]);
+    });
+
+    it("still counts a payment confirmed within the state's age (plus the slack), and only then", async () => {
+      const settled = await reservePaymentAgainstFunds(db, payment(70n, 100n, 100n), "GET /a");
+      if (settled.kind !== "reserved") throw new Error("expected a reservation");
+      await db.query(
+        `UPDATE payments SET state = 'confirmed', tx_hash = '0x${"ab".repeat(32)}' WHERE id = $1`,
+        [settled.id],
+      );
+      // The chain state the next payment is judged on may predate that settlement.
+      expect(await reservePaymentAgainstFunds(db, payment(50n, 50n, 50n), "GET /b")).to.deep.equal({ kind: "refused", unsettled: 70n });
+      await new Promise((resolve) => setTimeout(resolve, RECENT_SLACK_MS + 150));
+      expect(await reservePaymentAgainstFunds(db, payment(50n, 50n, 50n), "GET /c")).to.include({ kind: "reserved", unsettled: 0n });
+    });
+
+    it("refuses to run under an isolation level that would take its snapshot before the lock", async () => {
+      let failure: unknown;
+      await db
+        .transaction(async (tx) => {
+          await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+          await reservePaymentAgainstFunds(tx, payment(1n, 10n, 10n), "GET /a");
+        })
+        .catch((error: unknown) => (failure = error));
+      expect(String((failure as Error)?.message)).to.match(/READ COMMITTED/);
+    });
+  });
+}
