@@ -1,4 +1,3 @@
-import { applyFundsCondition, createUnsettledLedger } from "../ledger/index.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { getAddress } from "viem";
 import type { JsonValue, VerifiedPayment } from "../schemes/types.js";
@@ -43,11 +42,8 @@ async function settleResolved(deps: FacilitatorDeps, resolved: ResolvedRequest):
     if (row !== undefined) return answerFromRow(deps, resolved, identity.paymentKey, identity.signed, row);
   }
 
-  const payment = await applyFundsCondition(
-    createUnsettledLedger(deps.db),
-    await resolved.scheme.verify(resolved.payload, resolved.offer, nowSeconds(deps)),
-  );
-  const id = await reserveRow(deps.db, payment, resolved.fingerprint);
+  const verified = await resolved.scheme.verify(resolved.payload, resolved.offer, nowSeconds(deps));
+  const { id, payment } = await reserveRow(deps.db, verified, resolved.fingerprint);
   if (id === undefined) {
     // Lost the race for the key to a concurrent settle (or it was used in between).
     const row = await findRow(deps.db, payment.paymentKey);

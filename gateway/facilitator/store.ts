@@ -1,6 +1,6 @@
 import type { Queryable } from "../db/index.js";
 import type { JsonValue, VerifiedPayment } from "../schemes/types.js";
-import { reservePayment } from "../payments/store.js";
+import { reservePayment, reservePaymentAgainstFunds } from "../payments/store.js";
 
 /**
  * The facilitator's SQL against the shared `payments` table (db/migrations/001_payments.sql).
@@ -36,9 +36,22 @@ export async function findRow(db: Queryable, paymentKey: string): Promise<Facili
 }
 
 /** Claims the payment's key in state `reserved`; undefined when it is already taken. */
-export function reserveRow(db: Queryable, payment: VerifiedPayment, fingerprint: string): Promise<string | undefined> {
-  // The same row the gateway's own routes write: one UNIQUE key guards both doors.
-  return reservePayment(db, payment, fingerprint);
+/**
+ * The same row the gateway's own routes write: one UNIQUE key guards both doors, and a payment
+ * that draws on escrow funds is checked against what is unsettled in the same statement that
+ * records it, as the routes do (throws its refusal). `id` is undefined when the key is taken.
+ */
+export async function reserveRow(
+  db: Queryable,
+  payment: VerifiedPayment,
+  fingerprint: string,
+): Promise<{ readonly id: string | undefined; readonly payment: VerifiedPayment }> {
+  const { funds } = payment;
+  if (funds === undefined) return { id: await reservePayment(db, payment, fingerprint), payment };
+  const reservation = await reservePaymentAgainstFunds(db, { ...payment, funds }, fingerprint);
+  if (reservation.kind === "refused") throw funds.refusal(reservation.unsettled);
+  if (reservation.kind === "conflict") return { id: undefined, payment };
+  return { id: reservation.id, payment: reservation.payment };
 }
 
 /** The answer a retry is served, as JSON bytes on the row (written once; the table enforces it). */
