@@ -10,6 +10,7 @@
  *  - latency: the paid route at a fixed 1,000 requests/s, evenly spaced (bench/servers/paced-load.ts;
  *    autocannon's rate limit sends in bursts), latency counted from when each request was due.
  */
+import { type CpuGroup, cpuBetween, snapshot } from "../lib/cpu.js";
 import { median } from "../lib/timing.js";
 import { FREE_PATH, PAID_PATH, type PaidStack, startPaidStack } from "../lib/paid-stack.js";
 import { runLoad, runPacedLoad } from "../lib/processes.js";
@@ -84,9 +85,17 @@ export const httpLoadSection: Section = {
       const freeRuns: TargetResult[] = [];
       const paidRuns: TargetResult[] = [];
       const ratios: number[] = [];
+      // CPU ms per paid request answered, by process group, per round: where the time goes.
+      const freeGatewayCpu: number[] = [];
+      const cpuPerPaid: Record<CpuGroup, number[]> = { gateway: [], PostgreSQL: [], "chain node": [], "load generator": [], other: [] };
       for (let round = 0; round < ROUNDS; round++) {
+        const beforeFree = snapshot(stack.gateways.map((g) => g.pid));
         const f = (await runLoad({ targets: [{ url: free }], connections: CONNECTIONS, duration: ROUND_SECONDS })).targets[0]!;
+        freeGatewayCpu.push(cpuBetween(beforeFree, snapshot(stack.gateways.map((g) => g.pid))).gateway / (f.ok || 1));
+        const before = snapshot(stack.gateways.map((g) => g.pid));
         const p = (await paidRun(stack, `paid-${round}`, paid, { seconds: ROUND_SECONDS, expectedRate, connections: CONNECTIONS })).result;
+        const spent = cpuBetween(before, snapshot(stack.gateways.map((g) => g.pid)));
+        for (const group of Object.keys(spent) as CpuGroup[]) cpuPerPaid[group].push(spent[group] / (p.ok || 1));
         expectedRate = Math.max(expectedRate, p.throughput);
         freeRuns.push(f);
         paidRuns.push(p);
@@ -107,6 +116,20 @@ export const httpLoadSection: Section = {
         "JSON-RPC reads batched per verification (as startGateway), log level warn, no settlement engine";
       const freeRate = median(freeRuns.map((r) => r.throughput));
       const paidRate = median(paidRuns.map((r) => r.throughput));
+      const cpuRows: MeasuredRow[] = (Object.keys(cpuPerPaid) as CpuGroup[])
+        .filter((group) => cpuPerPaid[group].length > 0)
+        .map((group) => ({
+          section: SECTION,
+          name: `paid request CPU: ${group}`,
+          value: median(cpuPerPaid[group]) * 1_000,
+          unit: "µs",
+          note:
+            group === "load generator"
+              ? "autocannon's process; it shares the 2 cores with everything else"
+              : group === "other"
+                ? "every other process on the machine during the paid rounds (the bench runner, other jobs)"
+                : `CPU time of ${group === "gateway" ? "the gateway process" : group === "PostgreSQL" ? "all PostgreSQL backends" : "the hardhat node"} over the paid rounds ÷ paid requests answered (median of rounds; /proc)`,
+        }));
       const rows: MeasuredRow[] = [
         { section: SECTION, name: "free route, throughput", value: freeRate, unit: "req/s", note: `median of ${ROUNDS} rounds of ${ROUND_SECONDS} s` },
         {
@@ -152,7 +175,14 @@ export const httpLoadSection: Section = {
           note: "refused, failed, timed out, or sent after the pre-signed payments ran out; any of these voids the figures above",
         },
       ];
-      return rows;
+      const freeCpu: MeasuredRow = {
+        section: SECTION,
+        name: "free request CPU: gateway",
+        value: median(freeGatewayCpu) * 1_000,
+        unit: "µs",
+        note: "the gateway process over the free rounds ÷ requests answered: Koa and the middlewares alone",
+      };
+      return [...rows, freeCpu, ...cpuRows];
     } finally {
       await stack.close();
     }
