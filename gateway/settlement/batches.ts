@@ -28,6 +28,12 @@ export interface StoreBatchInput {
   /** Signs the prepared transaction with the nonce allocated here; no network I/O (local key). */
   readonly sign: (nonce: number) => Promise<SignedEscrowBatch>;
   readonly lease: Lease;
+  /**
+   * Awaited with everything written, before the commit. The engine holds the commit until the
+   * node has answered the previous batch's broadcast, so writing one batch overlaps sending the
+   * one before, and still at most one stored batch is ever waiting for its broadcast.
+   */
+  readonly beforeCommit?: () => Promise<void>;
 }
 
 export interface StoredBatch {
@@ -82,6 +88,7 @@ export async function storeBatch(db: Database, input: StoreBatchInput): Promise<
       [input.paymentIds, id, signed.hash.toLowerCase(), input.lease.worker, input.lease.now, input.lease.leaseMs],
     );
     if (rowCount !== input.paymentIds.length) throw new LeaseLostError(input.paymentIds.length, rowCount);
+    await input.beforeCommit?.();
     return { id, nonce, signed };
   });
 }

@@ -2,6 +2,7 @@ import { BaseError } from "viem";
 import { type Database, describeError } from "../db/index.js";
 import { PaymentError } from "../x402/errors.js";
 import type { Logger } from "../log.js";
+import type { GasState } from "./gas.js";
 import type { Backoff, Lease } from "./queue.js";
 import type { EngineChain } from "./types.js";
 
@@ -17,6 +18,8 @@ export interface ChainContext {
   readonly backoff: Backoff;
   readonly lookbackBlocks: number;
   readonly reservedGraceMs: number;
+  /** Gas ceiling and contract payers, kept across cycles. */
+  readonly gas: GasState;
 }
 
 export function lease(ctx: ChainContext): Lease {

@@ -1,24 +1,30 @@
-import { type Hash, type TransactionReceipt, getAddress } from "viem";
-import { isPaymentError } from "../x402/errors.js";
+import { type Address, type Hash, type TransactionReceipt, getAddress } from "viem";
+import { PaymentError, isPaymentError } from "../x402/errors.js";
 import {
+  type EscrowBatchFees,
+  type EscrowBatchTransaction,
   type PreparedEscrowBatch,
+  type SignedEscrowBatch,
   broadcastEscrowBatch,
   buildEscrowBatchTransaction,
   prepareEscrowBatch,
   signEscrowBatchTransaction,
 } from "../schemes/escrow/batch.js";
+import type { VerifiedPayment } from "../schemes/types.js";
 import { escrowSettlementData } from "../schemes/escrow/settle.js";
 import { chainUnavailable } from "../schemes/chain.js";
-import { LeaseLostError, type StoredBatch, leaseBatch, markBroadcast, storeBatch } from "./batches.js";
+import { LeaseLostError, leaseBatch, markBroadcast, storeBatch } from "./batches.js";
 import { type ChainContext, type Tally, later, lease, loggable } from "./context.js";
+import { type CycleFunds, batchGasCap, boundedLimit, cycleFunds, payersWithCode, rememberContractPayers } from "./gas.js";
 import { claimDue, requeue } from "./queue.js";
-import { type Resolution, addTally, applyResolutions, recordReceipt, resolveRefusal } from "./resolve.js";
+import { type Resolution, addTally, afterRevertedBatch, applyResolutions, recordReceipt, resolveRefusal } from "./resolve.js";
 import { type PaymentRow, toVerifiedPayment } from "./rows.js";
 
 /**
  * One chain's share of a cycle: claim due payments, group them per (token, payee), and for each
- * group prepare → store → broadcast; then wait for all receipts at once, so the batches of one
- * cycle are mined together instead of one block each.
+ * group prepare → store → broadcast, a few groups at once; each batch's receipt is awaited as soon
+ * as it is out, while the next ones go, so the batches of one cycle are mined together instead of
+ * one block each. The cycle ends when every receipt is recorded (or left to reconciliation).
  */
 
 /** A broadcast batch waiting for its receipt. */
@@ -32,34 +38,83 @@ export interface InFlight {
 export interface ChainCycle {
   readonly claimed: number;
   readonly batches: number;
+  /** Claimed as many as a cycle takes: more are probably due, and the next cycle should not wait. */
+  readonly full: boolean;
 }
 
 export async function settleChain(ctx: ChainContext, batchMax: number, batchesPerCycle: number, tally: Tally): Promise<ChainCycle> {
-  const rows = await claimDue(ctx.db, ctx.chain.chainId, batchMax * batchesPerCycle, lease(ctx));
-  if (rows.length === 0) return { claimed: 0, batches: 0 };
-  const inFlight: InFlight[] = [];
+  const limit = batchMax * batchesPerCycle;
+  const rows = await claimDue(ctx.db, ctx.chain.chainId, limit, lease(ctx));
+  if (rows.length === 0) return { claimed: 0, batches: 0, full: false };
+  const cycle: Cycle = { funds: cycleFunds(ctx), chainNonce: settled(pendingNonce(ctx)), storing: serial(), sent: Promise.resolve() };
+  const queue = groups(rows, batchMax);
+  const receipts: Promise<void>[] = [];
   let batches = 0;
-  for (const group of groups(rows, batchMax)) {
-    try {
-      const sent = await sendGroup(ctx, group, tally);
-      if (sent !== undefined) {
+  // A few batches at a time: one is simulated while the one before is written and the one before
+  // that is broadcast, and earlier ones are mined and recorded. Storing is one at a time, and a
+  // batch commits only once the node has answered the previous broadcast: nonces reach the node in
+  // order, and a crash leaves at most one stored batch unsent, as if they went one by one.
+  const worker = async () => {
+    for (let group = queue.shift(); group !== undefined; group = queue.shift()) {
+      try {
+        const sent = await sendGroup(ctx, group, cycle, tally);
+        if (sent === undefined) continue;
         batches += 1;
-        if (sent.broadcast) inFlight.push(sent.inFlight);
+        if (sent.broadcast) receipts.push(awaitAndRecord(ctx, sent.inFlight, tally).then(() => undefined, (error: unknown) => recordFailed(ctx, sent.inFlight, error)));
+      } catch (error) {
+        // Our bug or the database: the claim runs out and the rows come back by themselves.
+        ctx.log.error({ err: loggable(error), chainId: ctx.chain.chainId, payments: group.length }, "settlement batch aborted");
       }
-    } catch (error) {
-      // Our bug or the database: the claim runs out and the rows come back by themselves.
-      ctx.log.error({ err: loggable(error), chainId: ctx.chain.chainId, payments: group.length }, "settlement batch aborted");
     }
-  }
-  await Promise.all(inFlight.map((batch) => awaitAndRecord(ctx, batch, tally)));
-  return { claimed: rows.length, batches };
+  };
+  await Promise.all(Array.from({ length: PIPELINE_DEPTH }, worker));
+  await Promise.all(receipts);
+  // Full only if something went out: a cycle that could send nothing (the node down) is not
+  // repeated at once however much is queued.
+  return { claimed: rows.length, batches, full: rows.length >= limit && batches > 0 };
 }
 
-/** Payments of one (token, payee), in claim order, cut into batches of at most `batchMax`. */
+/** Batches of one cycle in progress at once (simulating, storing, broadcasting). */
+const PIPELINE_DEPTH = 3;
+
+/** What the batches of one cycle share. */
+interface Cycle {
+  readonly funds: CycleFunds;
+  /**
+   * The signer's pending transaction count at the start of the cycle, a lower bound for every
+   * batch's nonce: the stored counter (`signer_nonces`) runs ahead of it with each batch stored.
+   */
+  readonly chainNonce: Promise<Settled<number>>;
+  /** Nonce allocation and storing, one batch after the other. */
+  readonly storing: Serial;
+  /** Settles when the node has answered the broadcast of the last batch stored (either way). */
+  sent: Promise<void>;
+}
+
+type Serial = <T>(step: () => Promise<T>) => Promise<T>;
+
+function serial(): Serial {
+  let tail: Promise<unknown> = Promise.resolve();
+  return (step) => {
+    const run = tail.then(step, step);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+/** Recording a receipt failed (the database): the batch stays in flight and reconciliation records it. */
+function recordFailed(ctx: ChainContext, batch: InFlight, error: unknown): void {
+  ctx.log.error({ err: loggable(error), chainId: ctx.chain.chainId, batchId: batch.batchId, txHash: batch.hash }, "recording the batch receipt failed; reconciliation will");
+}
+
+/**
+ * Payments of one (token, payee), in claim order, cut into batches of at most `batchMax`. Payments
+ * back from a reverted batch are batched apart: they take the estimated path, the rest need not.
+ */
 export function groups(rows: readonly PaymentRow[], batchMax: number): PaymentRow[][] {
   const byPair = new Map<string, PaymentRow[]>();
   for (const row of rows) {
-    const key = `${row.token}:${row.payee}`;
+    const key = `${row.token}:${row.payee}:${afterRevertedBatch(row)}`;
     const list = byPair.get(key) ?? [];
     list.push(row);
     byPair.set(key, list);
@@ -74,6 +129,7 @@ export function groups(rows: readonly PaymentRow[], batchMax: number): PaymentRo
 async function sendGroup(
   ctx: ChainContext,
   rows: PaymentRow[],
+  cycle: Cycle,
   tally: Tally,
 ): Promise<{ inFlight: InFlight; broadcast: boolean } | undefined> {
   const { chain, log } = ctx;
@@ -86,7 +142,8 @@ async function sendGroup(
   const foreign = rows.filter((row) => !sameEscrow(row, chain.escrow));
   if (foreign.length > 0) {
     log.error({ chainId: chain.chainId, escrow: chain.escrow, payments: foreign.map((r) => r.id) }, "payments signed for another escrow");
-    tally.retried += await requeue(ctx.db, foreign.map((r) => r.id), "signed for another escrow than configured", ctx.now(), ctx.backoff, ["verified"]);
+    const requeued = await requeue(ctx.db, foreign.map((r) => r.id), "signed for another escrow than configured", ctx.now(), ctx.backoff, ["verified"]);
+    tally.retried += requeued;
     rows = rows.filter((row) => sameEscrow(row, chain.escrow));
     if (rows.length === 0) return undefined;
   }
@@ -95,7 +152,8 @@ async function sendGroup(
   const byKey = new Map(rows.map((row) => [row.payment_key, row]));
   let prepared: PreparedEscrowBatch;
   try {
-    prepared = await prepareEscrowBatch({ publicClient: chain.publicClient, escrow: chain.escrow, sender, payments });
+    const careful = rows.some(afterRevertedBatch);
+    prepared = (careful ? undefined : await prepareBounded(ctx, sender, payments)) ?? (await prepareEstimated(ctx, sender, payments));
   } catch (error) {
     await retryAll(ctx, rows, error, tally);
     return undefined;
@@ -115,19 +173,15 @@ async function sendGroup(
   if (prepared.entries.length === 0) return undefined;
 
   const batchRows = prepared.entries.map((entry) => byKey.get(entry.payment.paymentKey) as PaymentRow);
-  let stored: StoredBatch;
+  let stored: { readonly inFlight: InFlight; readonly sending: Promise<Settled<unknown>> };
   try {
-    const chainNonce = await pendingNonce(ctx);
-    const transaction = await buildEscrowBatchTransaction({ publicClient: chain.publicClient, batch: prepared, sender, nonce: chainNonce });
-    stored = await storeBatch(ctx.db, {
-      chainId: chain.chainId,
-      token: getAddress(first.token),
-      payee: getAddress(first.payee),
-      signer: sender,
-      chainNonce,
-      paymentIds: batchRows.map((row) => row.id),
-      sign: (nonce) => signEscrowBatchTransaction(chain.walletClient, { ...transaction, nonce }),
-      lease: lease(ctx),
+    stored = await cycle.storing(async () => {
+      const previous = cycle.sent;
+      const { inFlight, signed } = await store(ctx, cycle, prepared, batchRows, () => previous);
+      // Committed: the bytes go out now, and the next batch's commit waits for the node's answer.
+      const sending = settled(broadcastEscrowBatch(chain.publicClient, signed));
+      cycle.sent = sending.then(() => undefined);
+      return { inFlight, sending };
     });
   } catch (error) {
     if (error instanceof LeaseLostError) {
@@ -137,22 +191,139 @@ async function sendGroup(
     await retryAll(ctx, batchRows, error, tally);
     return undefined;
   }
+  return { inFlight: stored.inFlight, broadcast: await broadcastAnswered(ctx, stored.inFlight, await stored.sending) };
+}
 
-  const inFlight: InFlight = { batchId: stored.id, hash: stored.signed.hash, prepared, rows: batchRows };
+/**
+ * Signs with the next nonce and stores, in one database transaction. Throws only when nothing was
+ * stored, so nothing can be sent for these rows.
+ */
+async function store(
+  ctx: ChainContext,
+  cycle: Cycle,
+  prepared: PreparedEscrowBatch,
+  rows: readonly PaymentRow[],
+  beforeCommit: () => Promise<void>,
+): Promise<{ inFlight: InFlight; signed: SignedEscrowBatch }> {
+  const { chain, log } = ctx;
+  const sender = chain.walletClient.account.address;
+  const [first] = rows;
+  if (first === undefined) throw new RangeError("a batch needs at least one payment");
+  const chainNonce = await cycle.chainNonce;
+  if (!chainNonce.ok) throw chainNonce.error;
+  const transaction = await affordable(ctx, cycle.funds, prepared, sender, chainNonce.value);
+  const stored = await storeBatch(ctx.db, {
+    chainId: chain.chainId,
+    token: getAddress(first.token),
+    payee: getAddress(first.payee),
+    signer: sender,
+    chainNonce: chainNonce.value,
+    paymentIds: rows.map((row) => row.id),
+    sign: (nonce) => signEscrowBatchTransaction(chain.walletClient, { ...transaction, nonce }),
+    lease: lease(ctx),
+    beforeCommit,
+  });
+  cycle.funds.reserve(transaction);
   log.info(
-    { chainId: chain.chainId, batchId: stored.id, txHash: stored.signed.hash, nonce: stored.nonce, payments: batchRows.length },
+    { chainId: chain.chainId, batchId: stored.id, txHash: stored.signed.hash, nonce: stored.nonce, payments: rows.length },
     "settlement batch stored",
   );
-  try {
-    await broadcastEscrowBatch(chain.publicClient, stored.signed);
-  } catch (error) {
-    // Stored but maybe not sent: reconciliation sends these same bytes again after a backoff.
-    log.warn({ chainId: chain.chainId, batchId: stored.id, err: loggable(error) }, "batch broadcast failed; will rebroadcast");
-    await leaseBatch(ctx.db, stored.id, ctx.worker, later(ctx.now(), ctx.backoff.baseMs));
-    return { inFlight, broadcast: false };
+  return { inFlight: { batchId: stored.id, hash: stored.signed.hash, prepared, rows }, signed: stored.signed };
+}
+
+/**
+ * Records the node's answer to a broadcast; whether it took the bytes. One that did not leaves the
+ * batch `sending` for reconciliation, which sends the same bytes again after a backoff.
+ */
+async function broadcastAnswered(ctx: ChainContext, batch: InFlight, answer: Settled<unknown>): Promise<boolean> {
+  if (!answer.ok) {
+    ctx.log.warn({ chainId: ctx.chain.chainId, batchId: batch.batchId, err: loggable(answer.error) }, "batch broadcast failed; will rebroadcast");
+    await leaseBatch(ctx.db, batch.batchId, ctx.worker, later(ctx.now(), ctx.backoff.baseMs));
+    return false;
   }
-  await markBroadcast(ctx.db, stored.id, ctx.now());
-  return { inFlight, broadcast: true };
+  await markBroadcast(ctx.db, batch.batchId, ctx.now());
+  return true;
+}
+
+/**
+ * The bounded path: simulate with the limit the transaction will carry. A bound above the cap
+ * simulates without one and is estimated (what `prepareEstimated` does, in the same call).
+ *
+ * A payer with code that the bound counted as an EOA (it gained code after it was verified: an
+ * EIP-7702 delegation) shows up here, at the bound, as `InvalidSignature` (its ERC-1271 call
+ * starved) or as the batch running out of gas. Then the payers concerned are looked up; those with
+ * code are counted at the ERC-1271 bound from then on and the batch is simulated again. At most
+ * {@link BOUNDED_ROUNDS} simulations; undefined means take the estimated path, which decodes
+ * whatever else it is (a pause, a node error, a bound that is wrong after all).
+ */
+async function prepareBounded(ctx: ChainContext, sender: Address, payments: readonly VerifiedPayment[]): Promise<PreparedEscrowBatch | undefined> {
+  const { chain, log } = ctx;
+  const cap = await batchGasCap(ctx);
+  const unknown = (payers: readonly Address[]) => payers.filter((payer) => !ctx.gas.contractPayers.has(payer.toLowerCase()));
+  for (let round = 1; round <= BOUNDED_ROUNDS; round++) {
+    let prepared: PreparedEscrowBatch | undefined;
+    let suspects: Address[];
+    try {
+      prepared = await prepareEscrowBatch({ publicClient: chain.publicClient, escrow: chain.escrow, sender, payments, gasLimit: boundedLimit(ctx, cap) });
+      if (prepared.gas === undefined) return prepared;
+      suspects = unknown(
+        prepared.rejected.flatMap((outcome) => {
+          if (outcome.status === "settled" || outcome.failure !== "InvalidSignature") return [];
+          const payer = payments.find((p) => p.paymentKey === outcome.paymentKey)?.payer;
+          return payer === undefined ? [] : [payer];
+        }),
+      );
+    } catch (error) {
+      // A paused or absent escrow says nothing about gas: the estimated path reports it. Running
+      // out of gas is not a revert, and nodes word it differently (EDR: an unknown RPC error);
+      // so anything else may be a payer with code, and the payers are looked up (a node that is
+      // down fails that too, and the batch waits).
+      const reason = isPaymentError(error) ? error.details?.["reason"] : undefined;
+      if (reason === "paused" || reason === "no_data") return undefined;
+      log.warn({ chainId: chain.chainId, payments: payments.length, err: loggable(error) }, "bounded simulation failed; looking for payers with code");
+      suspects = unknown(payments.map((p) => p.payer));
+    }
+    if (suspects.length === 0) return prepared;
+    const withCode = await payersWithCode(ctx, suspects);
+    if (withCode.length === 0) return prepared;
+    log.info({ chainId: chain.chainId, payers: withCode }, "payers with code in a bounded batch; counted as contract wallets");
+    rememberContractPayers(ctx, withCode);
+  }
+  return undefined;
+}
+
+/** Simulations a bounded batch gets before it takes the estimated path. */
+const BOUNDED_ROUNDS = 3;
+
+/** The careful path: simulate with the node's default limit, estimate the transaction's gas. */
+function prepareEstimated(ctx: ChainContext, sender: Address, payments: readonly VerifiedPayment[]): Promise<PreparedEscrowBatch> {
+  return prepareEscrowBatch({ publicClient: ctx.chain.publicClient, escrow: ctx.chain.escrow, sender, payments });
+}
+
+/**
+ * The transaction, if the signer can pay for it with what the cycle has not reserved yet. A
+ * bounded limit the balance does not cover falls back to the estimate, which is lower; a
+ * transaction the balance cannot cover at all is not stored (a node would refuse it, and a stored
+ * batch nobody takes blocks the nonces after it): its payments wait, `chain_unavailable`.
+ */
+async function affordable(
+  ctx: ChainContext,
+  funds: CycleFunds,
+  prepared: PreparedEscrowBatch,
+  sender: Address,
+  nonce: number,
+): Promise<EscrowBatchTransaction> {
+  const build = (batch: PreparedEscrowBatch, fees: EscrowBatchFees) =>
+    buildEscrowBatchTransaction({ publicClient: ctx.chain.publicClient, batch, sender, nonce, fees });
+  const fees = await funds.fees();
+  const transaction = await build(prepared, fees);
+  if (await funds.affords(transaction.gas ?? 0n)) return transaction;
+  if (prepared.gas !== undefined) {
+    ctx.log.warn({ chainId: ctx.chain.chainId, gas: String(prepared.gas) }, "signer balance does not cover the bounded gas limit; estimating");
+    const estimated = await build({ ...prepared, gas: undefined }, fees);
+    if (await funds.affords(estimated.gas ?? 0n)) return estimated;
+  }
+  throw new PaymentError("chain_unavailable", "the settlement signer's balance does not cover the batch's gas", { signer: sender });
 }
 
 /**
@@ -166,6 +337,8 @@ export async function awaitAndRecord(ctx: ChainContext, batch: InFlight, tally: 
       hash: batch.hash,
       confirmations: 1,
       timeout: ctx.receiptTimeoutMs,
+      // Clients poll every 4 s by default; a batch is usually mined within a block or two.
+      pollingInterval: Math.min(ctx.chain.publicClient.pollingInterval, RECEIPT_POLL_MS),
     });
   } catch (error) {
     ctx.log.warn({ chainId: ctx.chain.chainId, batchId: batch.batchId, txHash: batch.hash, err: loggable(error) }, "no receipt yet");
@@ -190,10 +363,23 @@ async function retryAll(ctx: ChainContext, rows: readonly PaymentRow[], error: u
     // Only from `verified`: if a store that reported failure did commit after all, its rows are
     // `submitted` in a stored batch that reconciliation sends; requeueing them would put the same
     // payments in a second transaction.
-    tally.retried += await requeue(ctx.db, rows.map((r) => r.id), reason, ctx.now(), ctx.backoff, ["verified"]);
+    const requeued = await requeue(ctx.db, rows.map((r) => r.id), reason, ctx.now(), ctx.backoff, ["verified"]);
+    tally.retried += requeued;
   } catch (dbError) {
     ctx.log.error({ err: loggable(dbError) }, "could not defer payments; they return when their claim lapses");
   }
+}
+
+const RECEIPT_POLL_MS = 500;
+
+type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/** A promise that never rejects, so it can be started early and awaited (or dropped) later. */
+function settled<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
 }
 
 async function pendingNonce(ctx: ChainContext): Promise<number> {

@@ -1,5 +1,6 @@
 import { type ChainContext, type Tally, emptyTally, loggable } from "./context.js";
 import { settleChain } from "./cycle.js";
+import { newGasState } from "./gas.js";
 import { reconcileAbandoned, reconcileInFlight } from "./reconcile.js";
 import { DEFAULTS, type CycleSummary, type ReconcileSummary, type SettlementEngine, type SettlementEngineOptions } from "./types.js";
 
@@ -16,17 +17,20 @@ import { DEFAULTS, type CycleSummary, type ReconcileSummary, type SettlementEngi
 export function createSettlementEngine(opts: SettlementEngineOptions): SettlementEngine {
   const intervalMs = positive("intervalMs", opts.intervalMs ?? DEFAULTS.intervalMs);
   const batchMax = positive("batchMax", opts.batchMax ?? DEFAULTS.batchMax);
+  const batchesPerCycle = positive("batchesPerCycle", opts.batchesPerCycle ?? DEFAULTS.batchesPerCycle);
   const leaseMs = positive("leaseMs", opts.leaseMs ?? DEFAULTS.leaseMs);
   const receiptTimeoutMs = positive("receiptTimeoutMs", opts.receiptTimeoutMs ?? DEFAULTS.receiptTimeoutMs);
   const reservedGraceMs = positive("reservedGraceMs", opts.reservedGraceMs ?? DEFAULTS.reservedGraceMs);
   const lookbackBlocks = positive("logLookbackBlocks", opts.logLookbackBlocks ?? DEFAULTS.logLookbackBlocks);
   if (!Number.isInteger(batchMax)) throw new RangeError("batchMax must be an integer");
+  if (!Number.isInteger(batchesPerCycle)) throw new RangeError("batchesPerCycle must be an integer");
   // A lease that ran out while its holder still waits for a receipt would let a second worker
   // rebroadcast and record the same batch: harmless on chain, but wasted work and noisy logs.
   if (leaseMs <= receiptTimeoutMs + 10_000) {
     throw new RangeError(`leaseMs (${leaseMs}) must exceed receiptTimeoutMs (${receiptTimeoutMs}) by more than 10 s`);
   }
   if (opts.workerId.trim() === "") throw new RangeError("workerId must not be empty");
+  if (opts.maxBatchGas !== undefined && opts.maxBatchGas < 1_000_000n) throw new RangeError("maxBatchGas must be at least 1,000,000");
   const chainIds = opts.chains.map((c) => c.chainId);
   if (new Set(chainIds).size !== chainIds.length) throw new RangeError("one engine entry per chain");
 
@@ -44,6 +48,7 @@ export function createSettlementEngine(opts: SettlementEngineOptions): Settlemen
     backoff,
     lookbackBlocks,
     reservedGraceMs,
+    gas: newGasState(opts.maxBatchGas),
   }));
 
   // Serialises this engine's operations (timer cycles, tests calling runOnce, reconcile).
@@ -54,22 +59,28 @@ export function createSettlementEngine(opts: SettlementEngineOptions): Settlemen
     return run;
   }
 
+  /** Whether the last cycle claimed a full load on some chain: then the next one starts at once. */
+  let backlog = false;
+
   async function cycle(): Promise<CycleSummary> {
     const tally = emptyTally();
     let resumed = 0;
     let claimed = 0;
     let batches = 0;
+    let full = false;
     for (const ctx of contexts) {
       try {
         // Batches a dead worker left in flight: found by their lapsed lease.
         resumed += (await reconcileInFlight(ctx, false, tally)).batches;
-        const done = await settleChain(ctx, batchMax, DEFAULTS.batchesPerCycle, tally);
+        const done = await settleChain(ctx, batchMax, batchesPerCycle, tally);
         claimed += done.claimed;
         batches += done.batches;
+        full ||= done.full;
       } catch (error) {
         ctx.log.error({ err: loggable(error) }, "settlement cycle failed");
       }
     }
+    backlog = full;
     return { resumed, claimed, batches, ...payments(tally) };
   }
 
@@ -119,12 +130,17 @@ export function createSettlementEngine(opts: SettlementEngineOptions): Settlemen
     }
   }
 
+  // A full cycle means more is due: the next starts at once, so a backlog drains as fast as the
+  // chain takes it, and `intervalMs` only paces a trickle (and the first retry).
   function schedule(): void {
     if (!running) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      loop = tick().finally(schedule);
-    }, intervalMs);
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        loop = tick().finally(schedule);
+      },
+      backlog ? 0 : intervalMs,
+    );
     timer.unref();
   }
 

@@ -63,7 +63,8 @@ export async function resolveRefusal(
 
 /**
  * Writes resolutions. `from` are the states the caller may move rows out of; a row that has
- * moved on meanwhile is skipped by the WHERE clauses, never overwritten.
+ * moved on meanwhile is skipped by the WHERE clauses, never overwritten. Rows that go the same way
+ * (a batch's confirmations, all with one hash) are written in one statement.
  */
 export async function applyResolutions(
   ctx: ChainContext,
@@ -73,8 +74,14 @@ export async function applyResolutions(
 ): Promise<Tally> {
   const now = ctx.now();
   const tally = emptyTally();
+  const alike = new Map<string, { readonly first: Resolution; readonly ids: string[] }>();
   for (const r of resolutions) {
-    const ids = [r.row.id];
+    const key = `${r.kind}\u0000${r.kind === "confirm" ? r.transaction : r.reason}`;
+    const group = alike.get(key);
+    if (group === undefined) alike.set(key, { first: r, ids: [r.row.id] });
+    else group.ids.push(r.row.id);
+  }
+  for (const { first: r, ids } of alike.values()) {
     switch (r.kind) {
       case "confirm":
         tally.confirmed += await confirm(tx, ids, r.transaction, from);
@@ -94,6 +101,22 @@ export async function applyResolutions(
 }
 
 /**
+ * What a payment whose batch reverted is retried with. The engine reads it back: a payment whose
+ * last batch reverted goes out next in a batch whose gas is estimated (the careful path), never in
+ * another bounded one, so a bound that is somehow wrong cannot revert the same payments again and
+ * again.
+ */
+export function revertedBatchReason(transaction: Hash): string {
+  return `${REVERTED_PREFIX}${transaction} reverted`;
+}
+
+export function afterRevertedBatch(row: Pick<PaymentRow, "failure_reason">): boolean {
+  return row.failure_reason?.startsWith(REVERTED_PREFIX) === true && row.failure_reason.endsWith(" reverted");
+}
+
+const REVERTED_PREFIX = "settlement_failed: batch ";
+
+/**
  * A mined batch: each entry's fate from the escrow's own logs. The batch and its payments are
  * written in one transaction, so a crash leaves either the old state (reconciliation reads the
  * same receipt again) or the whole outcome.
@@ -109,7 +132,7 @@ export async function recordReceipt(
   const dataByKey = new Map(batch.entries.map((entry) => [entry.payment.paymentKey, entry.data]));
   if (receipt.status !== "success") {
     // A reverted batch settled nothing and consumed its nonce; every payment goes back.
-    const resolutions = rows.map((row): Resolution => ({ kind: "retry", row, reason: `settlement_failed: batch ${receipt.transactionHash} reverted` }));
+    const resolutions = rows.map((row): Resolution => ({ kind: "retry", row, reason: revertedBatchReason(receipt.transactionHash) }));
     return ctx.db.transaction(async (tx) => {
       await failBatch(tx, batchId, "reverted", receipt.blockNumber);
       return applyResolutions(ctx, tx, resolutions, ["submitted"]);
@@ -120,12 +143,27 @@ export async function recordReceipt(
     const row = byKey.get(outcome.paymentKey);
     if (row === undefined) continue; // resolved meanwhile by someone else
     if (outcome.status === "settled") resolutions.push({ kind: "confirm", row, transaction: receipt.transactionHash });
+    else if (outcome.failure === "InvalidSignature") resolutions.push(resimulate(row, outcome));
     else resolutions.push(await resolveRefusal(ctx, row, outcome, dataByKey.get(outcome.paymentKey)));
   }
   return ctx.db.transaction(async (tx) => {
     await confirmBatch(tx, batchId, receipt.blockNumber);
     return applyResolutions(ctx, tx, resolutions, ["submitted"]);
   });
+}
+
+/**
+ * `InvalidSignature` in a mined batch, for an entry the simulation had accepted. An EOA's
+ * signature cannot turn invalid; a contract payer's answer can (it changed its mind, or it gained
+ * code after the simulation and the batch's limit, sized for an EOA, starved its ERC-1271 call).
+ * Either way the payment is simulated again, with a limit sized for the code it has then: a
+ * wallet that refuses with the full budget is failed then, and one that was only starved settles.
+ */
+function resimulate(row: PaymentRow, refusal: Refusal): Resolution {
+  const reason = `${refusal.code}: ${refusal.failure} in the mined batch after a clean simulation`;
+  return row.attempts + 1 >= PAYMENT_RETRY_LIMIT
+    ? { kind: "fail", row, reason: `${reason} (gave up after ${row.attempts + 1} attempts)` }
+    : { kind: "retry", row, reason };
 }
 
 export function addTally(into: Tally, more: Tally): void {

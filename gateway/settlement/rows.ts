@@ -16,13 +16,15 @@ export interface PaymentRow {
   readonly valid_before: Date | null;
   readonly payload: { readonly [key: string]: JsonValue };
   readonly attempts: number;
+  /** Why the last attempt failed; tells the engine a batch this payment was in reverted. */
+  readonly failure_reason: string | null;
   readonly tx_hash: string | null;
   readonly batch_id: string | null;
   readonly created_at: Date;
 }
 
 export const PAYMENT_COLUMNS =
-  "id, payment_key, scheme, state, chain_id, token, payer, payee, amount, nonce, valid_before, payload, attempts, tx_hash, batch_id, created_at";
+  "id, payment_key, scheme, state, chain_id, token, payer, payee, amount, nonce, valid_before, payload, attempts, failure_reason, tx_hash, batch_id, created_at";
 
 /** The same columns qualified with a table alias, for joins and UPDATE … RETURNING. */
 export function paymentColumns(alias: string): string {

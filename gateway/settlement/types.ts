@@ -25,6 +25,8 @@ export interface SettlementEngineOptions {
   readonly intervalMs?: number;
   /** Most payments in one `settleBatch`. Default {@link DEFAULTS.batchMax}. */
   readonly batchMax?: number;
+  /** Batches started per cycle and chain. Default {@link DEFAULTS.batchesPerCycle}. */
+  readonly batchesPerCycle?: number;
   /** How long a claim protects rows (and an in-flight batch) from other workers. Default {@link DEFAULTS.leaseMs}. */
   readonly leaseMs?: number;
   readonly now?: () => Date;
@@ -39,17 +41,24 @@ export interface SettlementEngineOptions {
   readonly reservedGraceMs?: number;
   /** How far back (blocks) to look for the transaction that spent a nonce. Default {@link DEFAULTS.logLookbackBlocks}. */
   readonly logLookbackBlocks?: number;
+  /**
+   * Most gas one batch transaction may carry. Default: half the chain's block gas limit, at most
+   * 2^24 (EIP-7825's per-transaction cap). Never above the block gas limit. A batch whose bounded
+   * limit exceeds it is sent with an estimated limit instead (docs/settlement-engine.md, "Gas").
+   */
+  readonly maxBatchGas?: bigint;
 }
 
+/** Why these values: docs/settlement-engine.md, "Defaults and why" (measured with `npm run bench settlement`). */
 export const DEFAULTS = {
   intervalMs: 5_000,
-  batchMax: 50,
+  batchMax: 200,
   leaseMs: 90_000,
   receiptTimeoutMs: 30_000,
   reservedGraceMs: 10 * 60_000,
   logLookbackBlocks: 100_000,
-  /** Batches started per cycle and chain: more backlog waits for the next cycle. */
-  batchesPerCycle: 8,
+  /** Batches started per cycle and chain: more backlog waits for the next cycle, which then starts at once. */
+  batchesPerCycle: 16,
   /** Retry delays grow from `intervalMs` and stop growing here. */
   maxBackoffMs: 60_000,
   /** Reconciliation beyond taking over expired batches (reserved and failed rows) at most this often. */

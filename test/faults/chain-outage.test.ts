@@ -5,6 +5,7 @@
  * back, and a settlement whose answer was lost in transit is found on chain and recorded, not
  * sent twice. Each case ends with the ledger checked against the chain.
  */
+import { DEFAULT_HEAD_MAX_AGE_MS } from "../../gateway/chain/head.js";
 import { network } from "hardhat";
 import { expect } from "chai";
 import { getAddress } from "viem";
@@ -66,7 +67,10 @@ for (const backend of testBackends()) {
       gateway.parts.engine!.start();
       for (const fault of ["refuse", "error", "hang"] as RpcFault[]) {
         chain.rpc.set(fault);
-        // A new payment cannot be checked against the payer's funds: refused, never a 500.
+        // Escrow reads are cached per block for as long as the head seen last is trusted
+        // (CHAIN_HEAD_MAX_AGE_MS, 250 ms by default); past that, the head must be read again,
+        // and a new payment cannot be checked against the payer's funds: refused, never a 500.
+        await new Promise((resolve) => setTimeout(resolve, DEFAULT_HEAD_MAX_AGE_MS + 100));
         const { response } = await usdc(`${gateway.url}/quote`);
         expect(response.status, `answer while the node is in "${fault}"`).to.equal(503);
         expect(((await response.json()) as { error: string }).error).to.equal("chain_unavailable");

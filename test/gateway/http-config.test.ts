@@ -39,7 +39,7 @@ describe("gateway config", () => {
 
   it("has settlement, scheme and price-source defaults", () => {
     const config = loadConfig(baseEnv);
-    expect(config).to.include({ settlementHorizonSeconds: 300, settlementIntervalMs: 5_000, settlementBatchMax: 50, settlementWorker: true });
+    expect(config).to.include({ settlementHorizonSeconds: 300, settlementIntervalMs: 5_000, settlementBatchMax: 200, settlementWorker: true });
     expect(config.schemes).to.deep.equal(["exact", "escrow", "transfer"]);
     expect(config.priceSources).to.deep.equal({});
     expect(config).to.include({ transferMinConfirmations: 1, transferMaxAgeSeconds: 600 });

@@ -44,7 +44,7 @@ for (const backend of testBackends()) {
 
     beforeEach(async () => {
       db = await backend.fresh();
-      scheme = escrowScheme(f, db);
+      scheme = escrowScheme(f);
     });
     afterEach(async () => {
       await db.close();

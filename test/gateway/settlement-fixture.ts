@@ -16,10 +16,9 @@ import {
   custom,
   getAddress,
 } from "viem";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { type LocalAccount, generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import type { WalletClient } from "@nomicfoundation/hardhat-viem/types";
 import type { Database } from "../../gateway/db/index.js";
-import { createUnsettledLedger } from "../../gateway/ledger/index.js";
 import { silentLogger } from "../../gateway/log.js";
 import {
   type ChainReader,
@@ -30,7 +29,9 @@ import {
   type VerifiedPayment,
   collectionMethods,
   createEscrowScheme,
+  encodeEscrowSettlementData,
   escrowNonce,
+  escrowPaymentKey,
   paymentAuthorizationTypes,
   randomNonceWord,
 } from "../../gateway/schemes/index.js";
@@ -59,6 +60,8 @@ export interface ChainFaults {
   hangingAfter: Set<string>;
   /** Runs before a raw transaction is passed to the node. */
   beforeSend?: () => Promise<void>;
+  /** When set, every JSON-RPC method asked for is appended here, failed or not. */
+  calls?: string[];
 }
 
 export async function deploySettlementFixture(connection: Connection) {
@@ -80,6 +83,7 @@ export async function deploySettlementFixture(connection: Connection) {
   /** A public client over Hardhat's provider that obeys `faults`. */
   function faultyClient(faults: ChainFaults): ChainReader {
     const request: EIP1193RequestFn = (async (args: { method: string; params?: unknown }) => {
+      faults.calls?.push(args.method);
       if (faults.hanging.has(args.method)) return new Promise(() => undefined);
       if (faults.down || faults.failing.has(args.method)) throw new Error(`connect ECONNREFUSED (${args.method})`);
       if (args.method === "eth_sendRawTransaction" && faults.beforeSend !== undefined) await faults.beforeSend();
@@ -106,13 +110,12 @@ export function noFaults(): ChainFaults {
   return { down: false, failing: new Set(), hanging: new Set(), hangingAfter: new Set() };
 }
 
-export function escrowScheme(f: SettlementFixture, db: Database): PaymentScheme {
+export function escrowScheme(f: SettlementFixture): PaymentScheme {
   return createEscrowScheme({
     chainId: f.chainId,
     escrow: f.escrowAddress,
     publicClient: f.publicClient as unknown as ChainReader,
     walletClient: f.wallet,
-    ledger: createUnsettledLedger(db),
     settlementHorizonSeconds: HORIZON,
   });
 }
@@ -165,6 +168,69 @@ export async function verifiedPayment(f: SettlementFixture, scheme: PaymentSchem
     authorization: Object.fromEntries(Object.entries(message).map(([k, v]) => [k, typeof v === "bigint" ? v.toString() : v])),
   };
   return scheme.verify(wire, offer, now);
+}
+
+/**
+ * A payment from any payer address (a contract wallet, an account that gained code after it was
+ * verified) with any signature, shaped as the escrow scheme's `verify` shapes an async one. The
+ * scheme itself would not serve a payer with code on credit: this is what the engine meets when
+ * the code comes later (EIP-7702), or what a row looks like whatever put it there.
+ */
+export async function rawPayment(
+  f: SettlementFixture,
+  payer: Address,
+  sign: (message: PaymentMessage) => Promise<Hex>,
+  options: { readonly token?: TokenName; readonly payee?: Address; readonly validFor?: bigint; readonly amount?: bigint } = {},
+): Promise<VerifiedPayment> {
+  const token = f.tokens[options.token ?? "usdc"].address;
+  const amount = options.amount ?? PRICE;
+  const payee = options.payee ?? f.payees[0];
+  const now = (await f.publicClient.getBlock()).timestamp;
+  const message: PaymentMessage = {
+    payer: getAddress(payer),
+    payee,
+    token,
+    amount,
+    nonce: nextNonce(),
+    validAfter: 0n,
+    validBefore: now + (options.validFor ?? 3_600n),
+    challengeHash: `0x${"ab".repeat(32)}`,
+  };
+  const signature = await sign(message);
+  return {
+    scheme: "escrow",
+    chainId: f.chainId,
+    payer: message.payer,
+    payee,
+    token,
+    amount,
+    paymentKey: escrowPaymentKey(f.chainId, f.escrowAddress, message.payer, message.nonce),
+    nonce: message.nonce.toString(10),
+    validBefore: message.validBefore,
+    settlementData: encodeEscrowSettlementData({ authorization: message, signature, mode: "async", escrow: f.escrowAddress }),
+  };
+}
+
+export interface PaymentMessage {
+  readonly payer: Address;
+  readonly payee: Address;
+  readonly token: Address;
+  readonly amount: bigint;
+  readonly nonce: bigint;
+  readonly validAfter: bigint;
+  readonly validBefore: bigint;
+  readonly challengeHash: Hex;
+}
+
+/** The payer's EIP-712 signature of `message` under the fixture's escrow domain. */
+export function signedBy(f: SettlementFixture, account: { signTypedData: LocalAccount["signTypedData"] }) {
+  return (message: PaymentMessage): Promise<Hex> =>
+    account.signTypedData({
+      domain: { name: "PayPerAgent Settlement Escrow", version: "1", chainId: f.chainId, verifyingContract: f.escrowAddress },
+      types: paymentAuthorizationTypes,
+      primaryType: "PaymentAuthorization",
+      message,
+    });
 }
 
 /**

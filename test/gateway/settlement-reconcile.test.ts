@@ -76,7 +76,7 @@ for (const backend of testBackends()) {
 
     beforeEach(async () => {
       db = await backend.fresh();
-      scheme = escrowScheme(f, db);
+      scheme = escrowScheme(f);
     });
     afterEach(async () => {
       await db.close();
@@ -305,8 +305,8 @@ for (const backend of testBackends()) {
         const { ids, payments } = await queue(24);
         const startBlock = await f.publicClient.getBlockNumber();
         const before = await balances(f, "usdc");
-        const a = engineFor(f, db, { workerId: "a", batchMax: 2 });
-        const b = engineFor(f, second, { workerId: "b", batchMax: 2 });
+        const a = engineFor(f, db, { workerId: "a", batchMax: 2, batchesPerCycle: 8 });
+        const b = engineFor(f, second, { workerId: "b", batchMax: 2, batchesPerCycle: 8 });
         // Claims of at most 2 × 8 = 16 rows per cycle: both engines necessarily get work.
         const claimed = { a: 0, b: 0 };
         for (let round = 0; round < 10 && (await settlementBacklog(db)).pending > 0; round++) {

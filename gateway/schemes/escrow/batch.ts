@@ -5,21 +5,28 @@ import {
   type TransactionReceipt,
   type TransactionSerializableEIP1559,
   type TransactionSerializableLegacy,
+  bytesToHex,
+  decodeFunctionResult,
   encodeFunctionData,
+  getContractError,
   hexToBigInt,
+  hexToBytes,
   isAddressEqual,
-  keccak256,
   numberToHex,
   parseEventLogs,
   slice,
 } from "viem";
+import { keccak256 } from "../../crypto/keccak.js";
 import { type ErrorCode, PaymentError, isPaymentError } from "../../x402/errors.js";
 import { chainUnavailable, feeFields, withHeadroom } from "../chain.js";
 import type { ChainReader, SettlementWallet, VerifiedPayment } from "../types.js";
 import { type SettlementFailureName, settlementEscrowAbi, settlementFailureName } from "./abi.js";
 import { failureCode } from "./failures.js";
 import type { EscrowSettlementData } from "./payload.js";
-import { assertSameEscrow, escrowSettlementData, settledEventMatches, settlementRefused } from "./settle.js";
+import { type PaymentSettledArgs, assertSameEscrow, escrowSettlementData, settledEventMatches, settlementRefused } from "./settle.js";
+import { escrowBatchGasLimit } from "./batch-gas.js";
+
+export { ESCROW_BATCH_GAS, MAX_TRANSACTION_GAS, escrowBatchGasLimit } from "./batch-gas.js";
 
 /**
  * Batch settlement for the settlement engine, in separable steps so the engine can persist the
@@ -27,6 +34,7 @@ import { assertSameEscrow, escrowSettlementData, settledEventMatches, settlement
  *
  *   prepareEscrowBatch      validate each payment's stored data, simulate the batch, keep the
  *                           entries the escrow would settle, reject the rest with their code
+ *                           (optionally with the gas limit the transaction will carry)
  *   buildEscrowBatchTransaction   calldata, gas, nonce and fees of one transaction
  *   signEscrowBatchTransaction    the raw signed bytes and their hash (store these first)
  *   broadcastEscrowBatch          send the raw bytes (again, after a crash: same bytes, same hash)
@@ -73,6 +81,14 @@ export interface PreparedEscrowBatch {
   /** What the transaction will carry, in input order. Empty when nothing can be settled. */
   readonly entries: readonly EscrowBatchEntry[];
   readonly rejected: readonly EscrowBatchOutcome[];
+  /**
+   * The gas limit the simulation ran with (see `PrepareEscrowBatchInput.gasLimit`), which the
+   * transaction then carries. Undefined: the simulation had the node's default and the
+   * transaction's gas is estimated.
+   */
+  readonly gas?: bigint;
+  /** The calldata of exactly `entries`, when the simulation already encoded it. */
+  readonly data?: Hex;
 }
 
 export interface PrepareEscrowBatchInput {
@@ -81,12 +97,21 @@ export interface PrepareEscrowBatchInput {
   /** The settlement account: the simulation runs as it, as the transaction will. */
   readonly sender: Address;
   readonly payments: readonly VerifiedPayment[];
+  /**
+   * The gas limit to simulate with, from the entries that passed validation and their calldata
+   * (`escrowBatchGasLimit`). The simulation then runs with exactly the limit the transaction will
+   * carry: a limit that does not suffice shows up here, as a revert, or as `InvalidSignature` for
+   * a contract payer whose ERC-1271 call it starved, instead of on chain. Undefined from it: no
+   * limit (the node's default), and the transaction's gas is estimated.
+   */
+  readonly gasLimit?: (entries: readonly EscrowBatchEntry[], data: Hex) => bigint | undefined;
 }
 
 /**
  * Validates and simulates. Dropping refused entries leaves the others' simulated outcome as it
  * was: a refused entry changes nothing on chain, so later entries saw the same state with or
- * without it. Throws `chain_unavailable` when the node cannot answer or the escrow is paused.
+ * without it (and needed no more gas: the refused entry's own reads and calldata go with it).
+ * Throws `chain_unavailable` when the node cannot answer or the escrow is paused.
  */
 export async function prepareEscrowBatch(input: PrepareEscrowBatchInput): Promise<PreparedEscrowBatch> {
   const chainId = batchChainId(input.payments);
@@ -107,9 +132,12 @@ export async function prepareEscrowBatch(input: PrepareEscrowBatchInput): Promis
   }
   if (candidates.length === 0) return { chainId, escrow: input.escrow, entries: [], rejected };
 
+  const call = escrowBatchCall(candidates);
+  const data = encodeFunctionData({ abi: settlementEscrowAbi, ...call });
+  const gas = input.gasLimit?.(candidates, data);
   let results: readonly number[];
   try {
-    results = await simulateBatch(input.publicClient, input.escrow, input.sender, candidates);
+    results = await simulateBatch(input.publicClient, input.escrow, input.sender, call, data, gas);
   } catch (error) {
     throw settlementRefused(error, { batch: candidates.length });
   }
@@ -119,10 +147,39 @@ export async function prepareEscrowBatch(input: PrepareEscrowBatchInput): Promis
     if (failure === "None") entries.push(entry);
     else rejected.push({ paymentKey: entry.payment.paymentKey, status: "rejected", code: failureCode(failure), failure });
   });
-  return { chainId, escrow: input.escrow, entries, rejected };
+  // The limit simulated for all candidates also covers the ones that passed; their calldata is
+  // only the one simulated when none was dropped.
+  const encoded = entries.length === candidates.length ? { data } : {};
+  return { chainId, escrow: input.escrow, entries, rejected, ...(gas === undefined ? {} : { gas }), ...encoded };
 }
 
 export type EscrowBatchTransaction = TransactionSerializableLegacy | TransactionSerializableEIP1559;
+
+/** The fee fields of a signed transaction: nothing left for a node to fill in. */
+export type EscrowBatchFees =
+  | { readonly type: "legacy"; readonly gasPrice: bigint }
+  | { readonly type: "eip1559"; readonly maxFeePerGas: bigint; readonly maxPriorityFeePerGas: bigint };
+
+/**
+ * What one gas unit of a batch costs at most, as the chain prices it now: `eth_gasPrice` on legacy
+ * (SKALE) chains, the node's EIP-1559 estimate elsewhere, or `gasPrice` as a fixed price. Throws
+ * `chain_unavailable` when the node cannot say. The engine reads it once per cycle.
+ */
+export async function escrowBatchFees(reader: ChainReader, chainId: number, gasPrice?: bigint): Promise<EscrowBatchFees> {
+  const fees = await feeFields(reader, chainId, gasPrice);
+  if (fees.type === "legacy" || "maxFeePerGas" in fees) return fees;
+  try {
+    const { maxFeePerGas, maxPriorityFeePerGas } = await reader.estimateFeesPerGas();
+    return { type: "eip1559", maxFeePerGas, maxPriorityFeePerGas };
+  } catch (error) {
+    throw chainUnavailable("fee estimation failed", error);
+  }
+}
+
+/** The most a transaction priced with `fees` pays per gas unit: what the sender must hold per unit of limit. */
+export function maxPricePerGas(fees: EscrowBatchFees): bigint {
+  return fees.type === "legacy" ? fees.gasPrice : fees.maxFeePerGas;
+}
 
 export interface BuildEscrowBatchInput {
   readonly publicClient: ChainReader;
@@ -132,40 +189,42 @@ export interface BuildEscrowBatchInput {
   readonly nonce?: number;
   /** Price per gas; `eth_gasPrice` (legacy chains) or the node's EIP-1559 estimate when omitted. */
   readonly gasPrice?: bigint;
+  /** Fee fields read earlier (`escrowBatchFees`); take precedence over `gasPrice`. */
+  readonly fees?: EscrowBatchFees;
 }
 
-/** One fully specified transaction (nothing left for a signer or node to fill in). */
+/**
+ * One fully specified transaction (nothing left for a signer or node to fill in). Its gas limit is
+ * the one the batch was simulated with (`PreparedEscrowBatch.gas`), else the node's estimate plus
+ * headroom; the estimate is also a last simulation, whose revert is decoded like any refusal.
+ */
 export async function buildEscrowBatchTransaction(input: BuildEscrowBatchInput): Promise<EscrowBatchTransaction> {
   const { batch, publicClient: reader, sender } = input;
   if (batch.entries.length === 0) throw new RangeError("an escrow batch needs at least one entry");
   const call = escrowBatchCall(batch.entries);
-  let gas: bigint;
-  try {
-    // One branch per function: viem types a call (and decodes its revert) from a literal name.
-    gas =
-      call.functionName === "settleBatchFor"
-        ? await reader.estimateContractGas({ address: batch.escrow, abi: settlementEscrowAbi, ...call, account: sender })
-        : await reader.estimateContractGas({ address: batch.escrow, abi: settlementEscrowAbi, ...call, account: sender });
-  } catch (error) {
-    throw settlementRefused(error, { batch: batch.entries.length });
+  const data = batch.data ?? encodeFunctionData({ abi: settlementEscrowAbi, ...call });
+  let gas = batch.gas;
+  if (gas === undefined) {
+    try {
+      // One branch per function: viem types a call (and decodes its revert) from a literal name.
+      const estimate =
+        call.functionName === "settleBatchFor"
+          ? await reader.estimateContractGas({ address: batch.escrow, abi: settlementEscrowAbi, ...call, account: sender })
+          : await reader.estimateContractGas({ address: batch.escrow, abi: settlementEscrowAbi, ...call, account: sender });
+      gas = withHeadroom(estimate);
+    } catch (error) {
+      throw settlementRefused(error, { batch: batch.entries.length });
+    }
   }
   const base = {
     chainId: batch.chainId,
     to: batch.escrow,
-    data: encodeFunctionData({ abi: settlementEscrowAbi, ...call }),
-    gas: withHeadroom(gas),
+    data,
+    gas,
     nonce: input.nonce ?? (await pendingNonce(reader, sender)),
   };
-  const fees = await feeFields(reader, batch.chainId, input.gasPrice);
-  if (fees.type === "legacy") return { ...base, type: "legacy", gasPrice: fees.gasPrice };
-  if ("maxFeePerGas" in fees) return { ...base, ...fees };
-  // A signed transaction cannot leave the fees to the node, so the estimate is taken now.
-  try {
-    const { maxFeePerGas, maxPriorityFeePerGas } = await reader.estimateFeesPerGas();
-    return { ...base, type: "eip1559", maxFeePerGas, maxPriorityFeePerGas };
-  } catch (error) {
-    throw chainUnavailable("fee estimation failed", error);
-  }
+  const fees = input.fees ?? (await escrowBatchFees(reader, batch.chainId, input.gasPrice));
+  return fees.type === "legacy" ? { ...base, type: "legacy", gasPrice: fees.gasPrice } : { ...base, ...fees };
 }
 
 export interface SignedEscrowBatch {
@@ -188,7 +247,8 @@ export async function signEscrowBatchTransaction(
     account.type === "local"
       ? await account.signTransaction(transaction)
       : await wallet.signTransaction({ ...transaction, account, chain: null });
-  return { serialized, hash: keccak256(serialized) };
+  // A batch's bytes run to tens of kilobytes: hashed with the faster keccak the verification path uses.
+  return { serialized, hash: bytesToHex(keccak256(hexToBytes(serialized))) };
 }
 
 /**
@@ -245,20 +305,34 @@ export async function awaitEscrowBatch(input: {
  */
 export function batchOutcomes(receipt: TransactionReceipt, batch: PreparedEscrowBatch): EscrowBatchOutcome[] {
   const ours = receipt.logs.filter((log) => isAddressEqual(log.address, batch.escrow));
-  const settled = parseEventLogs({ abi: settlementEscrowAbi, eventName: "PaymentSettled", logs: ours });
-  const failed = parseEventLogs({ abi: settlementEscrowAbi, eventName: "PaymentFailed", logs: ours });
+  // Indexed by (payer, nonce): a batch of hundreds is read in one pass, not entries × logs.
+  const settled = new Map<string, PaymentSettledArgs & { readonly fee: bigint }>();
+  const failed = new Map<string, number>();
+  for (const log of parseEventLogs({ abi: settlementEscrowAbi, eventName: ["PaymentSettled", "PaymentFailed"], logs: ours })) {
+    const key = entryKey(log.args.payer, log.args.nonce);
+    if (log.eventName === "PaymentSettled") {
+      if (!settled.has(key)) settled.set(key, log.args);
+    } else if (!failed.has(key)) {
+      failed.set(key, log.args.reason);
+    }
+  }
   return batch.entries.map(({ payment, data }): EscrowBatchOutcome => {
     const a = data.authorization;
     const paymentKey = payment.paymentKey;
-    const done = settled.find((log) => isAddressEqual(log.args.payer, a.payer) && log.args.nonce === a.nonce);
-    if (done !== undefined && settledEventMatches(done.args, a)) return { paymentKey, status: "settled", fee: done.args.fee };
-    const skipped = failed.find((log) => isAddressEqual(log.args.payer, a.payer) && log.args.nonce === a.nonce);
+    const key = entryKey(a.payer, a.nonce);
+    const done = settled.get(key);
+    if (done !== undefined && settledEventMatches(done, a)) return { paymentKey, status: "settled", fee: done.fee };
+    const skipped = failed.get(key);
     if (skipped !== undefined) {
-      const failure = settlementFailureName(skipped.args.reason);
+      const failure = settlementFailureName(skipped);
       if (failure !== "None") return { paymentKey, status: "failed", code: failureCode(failure), failure };
     }
     return { paymentKey, status: "failed", code: "settlement_failed", failure: "no_event" };
   });
+}
+
+function entryKey(payer: Address, nonce: bigint): string {
+  return `${payer.toLowerCase()}:${nonce}`;
 }
 
 export interface SettleEscrowBatchInput {
@@ -352,13 +426,30 @@ function compactEntries(entries: readonly Pick<EscrowBatchEntry, "data">[], toke
   return compact;
 }
 
-async function simulateBatch(reader: ChainReader, escrow: Address, sender: Address, entries: readonly EscrowBatchEntry[]) {
-  const call = escrowBatchCall(entries);
-  const { result } =
-    call.functionName === "settleBatchFor"
-      ? await reader.simulateContract({ address: escrow, abi: settlementEscrowAbi, ...call, account: sender })
-      : await reader.simulateContract({ address: escrow, abi: settlementEscrowAbi, ...call, account: sender });
-  return result;
+/**
+ * `eth_call` of the already encoded batch (a large batch is encoded once, not once per step), its
+ * revert turned into the same contract error `simulateContract` gives, so it is classified alike.
+ */
+async function simulateBatch(
+  reader: ChainReader,
+  escrow: Address,
+  sender: Address,
+  call: ReturnType<typeof escrowBatchCall>,
+  data: Hex,
+  gas: bigint | undefined,
+): Promise<readonly number[]> {
+  try {
+    const { data: returned } = await reader.call({ account: sender, to: escrow, data, ...(gas === undefined ? {} : { gas }) });
+    return decodeFunctionResult({ abi: settlementEscrowAbi, functionName: call.functionName, data: returned ?? "0x" });
+  } catch (error) {
+    throw getContractError(error as Parameters<typeof getContractError>[0], {
+      abi: settlementEscrowAbi,
+      address: escrow,
+      args: call.args,
+      functionName: call.functionName,
+      sender,
+    });
+  }
 }
 
 function signedPayment(entry: Pick<EscrowBatchEntry, "data">) {
