@@ -86,7 +86,7 @@ describe("flow: createGateway wiring", function () {
         (5n * 10n ** 17n).toString(),
       );
       expect(engines).to.have.length(1);
-      expect(engines[0]).to.include({ db, intervalMs: 5_000, batchMax: 50 });
+      expect(engines[0]).to.include({ db, intervalMs: 5_000, batchMax: 200 });
       expect(engines[0]!.chains).to.deep.equal([{ chainId: s.chainId, publicClient: s.publicClient, walletClient: s.operator, escrow: s.escrow.address }]);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
