@@ -18,7 +18,7 @@ import { runLoad } from "../lib/processes.js";
 import { median } from "../lib/timing.js";
 import type { MeasuredRow, Section } from "../lib/types.js";
 import type { TargetResult } from "../servers/load.js";
-import { problems } from "./http-load.js";
+import { problems, statusNote } from "./http-load.js";
 
 const SECTION = "5 scale-out";
 const CONNECTIONS = 50;
@@ -32,7 +32,7 @@ const nonceBitmapAbi = parseAbi(["function nonceBitmap(address payer, uint256 wo
 /** All targets at once, each with its share of the connections; 2xx answers per second in total. */
 async function splitRun(stack: PaidStack, name: string, urls: readonly string[], expectedRate: number): Promise<readonly TargetResult[]> {
   const connections = Math.floor(CONNECTIONS / urls.length);
-  const perTarget = Math.ceil((expectedRate * ROUND_SECONDS * 2) / urls.length) + connections * 2 + 100;
+  const perTarget = Math.ceil((expectedRate * ROUND_SECONDS * 3) / urls.length) + connections * 2 + 100;
   const targets = urls.map((url, i) => ({ url, paymentsFile: stack.paymentsFile(`${name}-${i}`, perTarget).file }));
   return (await runLoad({ targets, connections, duration: ROUND_SECONDS })).targets;
 }
@@ -49,7 +49,7 @@ export const scaleOutSection: Section = {
       const urls = stack.gateways.map((g) => `${g.url}${PAID_PATH}`);
       const all: TargetResult[] = [];
       // Warm-up of both processes, split as in the measured runs.
-      const warm = await splitRun(stack, "warm-up", urls, 300);
+      const warm = await splitRun(stack, "warm-up", urls, 1_500);
       all.push(...warm);
       let expectedRate = Math.max(total(warm), 50);
       const single: number[] = [];
@@ -61,7 +61,7 @@ export const scaleOutSection: Section = {
         single.push(total(one));
         dual.push(total(two));
         expectedRate = Math.max(expectedRate, total(one), total(two));
-        log(`round ${round + 1}: 1 process ${total(one).toFixed(0)} req/s, 2 processes ${total(two).toFixed(0)} req/s`);
+        log(`round ${round + 1}: 1 process ${total(one).toFixed(0)} req/s, 2 processes ${total(two).toFixed(0)} req/s${[...one, ...two].map(statusNote).join("")}`);
       }
       const answered = all.reduce((n, r) => n + r.ok, 0);
       const invalid = problems(all);
