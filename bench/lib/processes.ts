@@ -106,38 +106,29 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
 }
 
 /** Runs the load generator to completion and returns what it measured. */
-export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+export function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  return runJsonChild<LoadResult>("bench/servers/load.ts", spec, "the load generator");
+}
+
+/** A fixed, evenly spaced request rate (bench/servers/paced-load.ts), in its own process. */
+export function runPacedLoad(spec: PacedLoadSpec): Promise<TargetResult> {
+  return runJsonChild<TargetResult>("bench/servers/paced-load.ts", spec, "the paced load generator");
+}
+
+/** Runs a load script on `spec` (passed as a JSON file) and parses the last line it prints. */
+async function runJsonChild<T>(script: string, spec: object, what: string): Promise<T> {
   const dir = mkdtempSync(path.join(tmpdir(), "bench-load-"));
   try {
     const file = path.join(dir, "spec.json");
     writeFileSync(file, JSON.stringify(spec));
-    const child = tsxChild("bench/servers/load.ts", [file], { PATH: process.env["PATH"], HOME: process.env["HOME"] });
+    const child = tsxChild(script, [file], { PATH: process.env["PATH"], HOME: process.env["HOME"] });
     let stdout = "";
     let stderr = "";
     child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8_000)));
     const [code] = (await once(child, "exit")) as [number | null];
-    if (code !== 0) throw new Error(`the load generator exited with ${code}:\n${stderr}`);
-    return JSON.parse(stdout.trim().split("\n").at(-1)!) as LoadResult;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** A fixed, evenly spaced request rate (bench/servers/paced-load.ts), in its own process. */
-export async function runPacedLoad(spec: PacedLoadSpec): Promise<TargetResult> {
-  const dir = mkdtempSync(path.join(tmpdir(), "bench-paced-"));
-  try {
-    const file = path.join(dir, "spec.json");
-    writeFileSync(file, JSON.stringify(spec));
-    const child = tsxChild("bench/servers/paced-load.ts", [file], { PATH: process.env["PATH"], HOME: process.env["HOME"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8_000)));
-    const [code] = (await once(child, "exit")) as [number | null];
-    if (code !== 0) throw new Error(`the paced load generator exited with ${code}:\n${stderr}`);
-    return JSON.parse(stdout.trim().split("\n").at(-1)!) as TargetResult;
+    if (code !== 0) throw new Error(`${what} exited with ${code}:\n${stderr}`);
+    return JSON.parse(stdout.trim().split("\n").at(-1)!) as T;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -255,6 +255,23 @@ export async function insertPayment(
   return id;
 }
 
+/** `count` fresh payments, each recorded `verified`, in order: their row ids and the payments. */
+export async function queuePayments(
+  f: SettlementFixture,
+  scheme: PaymentScheme,
+  db: Database,
+  count: number,
+): Promise<{ ids: string[]; payments: VerifiedPayment[] }> {
+  const ids: string[] = [];
+  const payments: VerifiedPayment[] = [];
+  for (let i = 0; i < count; i++) {
+    const payment = await verifiedPayment(f, scheme);
+    payments.push(payment);
+    ids.push(await insertPayment(db, payment));
+  }
+  return { ids, payments };
+}
+
 export interface Row {
   id: string;
   state: string;

@@ -26,6 +26,7 @@ import {
 } from "../../gateway/schemes/index.js";
 import { capFor } from "../../gateway/settlement/gas.js";
 import {
+  queuePayments,
   type ChainFaults,
   PRICE,
   type SettlementFixture,
@@ -254,16 +255,7 @@ for (const backend of testBackends()) {
       await db.close();
     });
 
-    async function queue(count: number): Promise<{ ids: string[]; payments: VerifiedPayment[] }> {
-      const ids: string[] = [];
-      const payments: VerifiedPayment[] = [];
-      for (let i = 0; i < count; i++) {
-        const payment = await verifiedPayment(f, scheme);
-        payments.push(payment);
-        ids.push(await insertPayment(db, payment));
-      }
-      return { ids, payments };
-    }
+    const queue = (count: number) => queuePayments(f, scheme, db, count);
 
     function recording(faults: ChainFaults = noFaults()): ChainFaults & { calls: string[] } {
       return Object.assign(faults, { calls: [] as string[] });

@@ -23,6 +23,7 @@ import {
 import { settlementBacklog } from "../../gateway/settlement/index.js";
 import { USDC_DOMAIN_NAME, USDC_DOMAIN_VERSION } from "../contracts/helpers/escrow.js";
 import {
+  queuePayments,
   PRICE,
   type SettlementFixture,
   ahead,
@@ -82,16 +83,7 @@ for (const backend of testBackends()) {
       await db.close();
     });
 
-    async function queue(count: number): Promise<{ ids: string[]; payments: VerifiedPayment[] }> {
-      const ids: string[] = [];
-      const payments: VerifiedPayment[] = [];
-      for (let i = 0; i < count; i++) {
-        const payment = await verifiedPayment(f, scheme);
-        payments.push(payment);
-        ids.push(await insertPayment(db, payment));
-      }
-      return { ids, payments };
-    }
+    const queue = (count: number) => queuePayments(f, scheme, db, count);
 
     /** Each payment's escrow nonce is spent, and exactly one PaymentSettled names it. */
     async function expectSettledOnce(payments: readonly VerifiedPayment[], fromBlock: bigint): Promise<void> {
