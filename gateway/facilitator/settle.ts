@@ -6,7 +6,8 @@ import { PaymentError } from "../x402/errors.js";
 import { asPaymentError, isSettleBody, settleFailure, settleFailureBody, settledAnswer } from "./answers.js";
 import { paymentIdentity, sameSignedPayment } from "./identity.js";
 import { type ResolvedRequest, parseRequest, requestNetwork, resolveRequest } from "./request.js";
-import { type FacilitatorRow, confirmRow, failRow, findRow, reserveRow, storedAnswer } from "./store.js";
+import { recordPayment } from "../payments/store.js";
+import { type FacilitatorRow, confirmRow, failRow, findRow, storedAnswer } from "./store.js";
 import type { FacilitatorAnswer, FacilitatorDeps, SettleBody } from "./types.js";
 import { nowSeconds } from "./verify.js";
 
@@ -43,7 +44,8 @@ async function settleResolved(deps: FacilitatorDeps, resolved: ResolvedRequest):
   }
 
   const verified = await resolved.scheme.verify(resolved.payload, resolved.offer, nowSeconds(deps));
-  const { id, payment } = await reserveRow(deps.db, verified, resolved.fingerprint);
+  // The same row the gateway's own routes write: one UNIQUE key guards both doors.
+  const { id, payment } = await recordPayment(deps.db, verified, resolved.fingerprint);
   if (id === undefined) {
     // Lost the race for the key to a concurrent settle (or it was used in between).
     const row = await findRow(deps.db, payment.paymentKey);

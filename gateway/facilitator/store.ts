@@ -1,6 +1,5 @@
 import type { Queryable } from "../db/index.js";
-import type { JsonValue, VerifiedPayment } from "../schemes/types.js";
-import { reservePayment, reservePaymentAgainstFunds } from "../payments/store.js";
+import type { JsonValue } from "../schemes/types.js";
 
 /**
  * The facilitator's SQL against the shared `payments` table (db/migrations/001_payments.sql).
@@ -33,25 +32,6 @@ const COLUMNS = "id, scheme, state, payer, request_fingerprint, payload, valid_b
 export async function findRow(db: Queryable, paymentKey: string): Promise<FacilitatorRow | undefined> {
   const { rows } = await db.query<FacilitatorRow>(`SELECT ${COLUMNS} FROM payments WHERE payment_key = $1`, [paymentKey]);
   return rows[0];
-}
-
-/** Claims the payment's key in state `reserved`; undefined when it is already taken. */
-/**
- * The same row the gateway's own routes write: one UNIQUE key guards both doors, and a payment
- * that draws on escrow funds is checked against what is unsettled in the same statement that
- * records it, as the routes do (throws its refusal). `id` is undefined when the key is taken.
- */
-export async function reserveRow(
-  db: Queryable,
-  payment: VerifiedPayment,
-  fingerprint: string,
-): Promise<{ readonly id: string | undefined; readonly payment: VerifiedPayment }> {
-  const { funds } = payment;
-  if (funds === undefined) return { id: await reservePayment(db, payment, fingerprint), payment };
-  const reservation = await reservePaymentAgainstFunds(db, { ...payment, funds }, fingerprint);
-  if (reservation.kind === "refused") throw funds.refusal(reservation.unsettled);
-  if (reservation.kind === "conflict") return { id: undefined, payment };
-  return { id: reservation.id, payment: reservation.payment };
 }
 
 /** The answer a retry is served, as JSON bytes on the row (written once; the table enforces it). */

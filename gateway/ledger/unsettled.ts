@@ -42,13 +42,6 @@ export interface UnsettledLedger {
  */
 export const UNSETTLED_STATES = ["reserved", "verified", "submitted"] as const;
 
-/*
- * The state list is spelled out in the SQL rather than bound as a parameter: PostgreSQL only uses
- * a partial index when it can prove the query's WHERE implies the index predicate, which it cannot
- * do through a parameter of a generic plan. Addresses are stored lower case (CHECK constraints).
- * The optional filters test their parameter for NULL so the statement text stays the same for
- * every call.
- */
 /**
  * Added to a state's maximum age when counting recent confirmations: the delay between a block
  * being mined and the engine recording its receipt runs the other way (it only shortens the
@@ -63,6 +56,13 @@ export function recentWindowMs(stateMaxAgeMs: number): number {
   return stateMaxAgeMs + RECENT_SLACK_MS;
 }
 
+/*
+ * The state list is spelled out in the SQL rather than bound as a parameter: PostgreSQL only uses
+ * a partial index when it can prove the query's WHERE implies the index predicate, which it cannot
+ * do through a parameter of a generic plan. Addresses are stored lower case (CHECK constraints).
+ * The optional filters test their parameter for NULL so the statement text stays the same for
+ * every call.
+ */
 const UNSETTLED_SQL = `
   SELECT COALESCE(SUM(amount), 0)
          + CASE WHEN $7::int IS NULL THEN 0 ELSE (

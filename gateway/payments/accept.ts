@@ -18,8 +18,7 @@ import {
   claimUnserved,
   findPayment,
   findPaymentsByTransaction,
-  reservePayment,
-  reservePaymentAgainstFunds,
+  recordPayment,
   rowPayment,
 } from "./store.js";
 import type { AcceptResult, PaymentFlowDeps, PaymentHeaders, PaymentIdentity, QuotedOffer, SchemeRules, StoredResponse } from "./types.js";
@@ -72,22 +71,16 @@ export async function acceptPayment(
     throw error;
   }
 
-  let id: string;
-  if (payment.funds !== undefined) {
-    // Credit: the ledger checks what else is unsettled on the account and records the payment in
-    // one statement, so two payments never both count the same funds, across instances too.
-    const reservation = await reservePaymentAgainstFunds(deps.db, { ...payment, funds: payment.funds }, fingerprint);
-    if (reservation.kind === "refused") throw payment.funds.refusal(reservation.unsettled);
-    if (reservation.kind === "conflict") return replayOf(await findPayment(deps.db, payment.paymentKey));
-    ({ id, payment } = reservation);
-  } else {
-    const reserved = await reservePayment(deps.db, payment, fingerprint, rules?.onChainTransaction?.(payment));
-    // Undefined: a replay, or a concurrent request carrying the same payment won the key.
-    if (reserved === undefined) return replayOf(await findPayment(deps.db, payment.paymentKey));
-    id = reserved;
-  }
-  const settlement = settlementModeOf(rules, payment);
-  return { kind: "reserved", reserved: { id, version: envelope.x402Version, offer, payment, fingerprint, settlement } };
+  // Credit is checked against what else is unsettled on the account in the statement that records
+  // the payment, so two payments never both count the same funds, across instances too.
+  const recorded = await recordPayment(deps.db, payment, fingerprint, rules?.onChainTransaction?.(payment));
+  // No id: a replay, or a concurrent request carrying the same payment won the key.
+  if (recorded.id === undefined) return replayOf(await findPayment(deps.db, payment.paymentKey));
+  const settlement = settlementModeOf(rules, recorded.payment);
+  return {
+    kind: "reserved",
+    reserved: { id: recorded.id, version: envelope.x402Version, offer, payment: recorded.payment, fingerprint, settlement },
+  };
 }
 
 function schemeRules(deps: PaymentFlowDeps, name: string): SchemeRules | undefined {

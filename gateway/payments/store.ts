@@ -77,6 +77,26 @@ export async function reservePayment(
   return rows[0]?.id;
 }
 
+/**
+ * Records a verified payment in state `reserved`: against its account's unsettled amount when it
+ * has a funds condition (`reservePaymentAgainstFunds`; throws the condition's refusal), otherwise
+ * with a plain insert. `id` is undefined when the key is already taken (a replay, or a concurrent
+ * twin); `payment` is the form recorded. The payment flow and the facilitator both record here.
+ */
+export async function recordPayment(
+  db: Queryable,
+  payment: VerifiedPayment,
+  fingerprint: string,
+  txHash?: string,
+): Promise<{ readonly id: string | undefined; readonly payment: VerifiedPayment }> {
+  const { funds } = payment;
+  if (funds === undefined) return { id: await reservePayment(db, payment, fingerprint, txHash), payment };
+  const reservation = await reservePaymentAgainstFunds(db, { ...payment, funds }, fingerprint);
+  if (reservation.kind === "refused") throw funds.refusal(reservation.unsettled);
+  if (reservation.kind === "conflict") return { id: undefined, payment };
+  return { id: reservation.id, payment: reservation.payment };
+}
+
 export type FundsReservation =
   /** Recorded, in the form the funds allowed (`payment.settlementData` is that form's). */
   | { readonly kind: "reserved"; readonly id: string; readonly payment: VerifiedPayment; readonly unsettled: bigint }
@@ -102,7 +122,7 @@ export async function reservePaymentAgainstFunds(
   fingerprint: string,
 ): Promise<FundsReservation> {
   const { funds } = payment;
-  const row = await reservationsOf(db).submit({
+  const row = await reservations(db).submit({
     fields: rowFields(payment, fingerprint, undefined),
     forms: JSON.stringify(funds.forms.map((form) => ({ maxUnsettled: form.maxUnsettled.toString(), settlementData: form.settlementData }))),
     recentMs: recentWindowMs(funds.stateMaxAgeMs),
@@ -140,16 +160,20 @@ const RESERVE_BATCH_SQL = `
                                       b.nonce, to_timestamp(b.valid_before), b.fingerprint, b.tx_hash, b.forms, b.recent_ms) AS r
    ORDER BY b.ord`;
 
-const reservations = new WeakMap<Queryable, Coalescer<ReservationItem, ReservationRow>>();
-
-function reservationsOf(db: Queryable): Coalescer<ReservationItem, ReservationRow> {
-  let coalescer = reservations.get(db);
-  if (coalescer === undefined) {
-    coalescer = createCoalescer({ run: (items) => reserveBatch(db, items) });
-    reservations.set(db, coalescer);
-  }
-  return coalescer;
+/** One coalescer per database handle, made on first use, for a statement run as `run(db, items)`. */
+function coalescerPerDatabase<I, R>(run: (db: Queryable, items: readonly I[]) => Promise<readonly R[]>): (db: Queryable) => Coalescer<I, R> {
+  const coalescers = new WeakMap<Queryable, Coalescer<I, R>>();
+  return (db) => {
+    let coalescer = coalescers.get(db);
+    if (coalescer === undefined) {
+      coalescer = createCoalescer({ run: (items) => run(db, items) });
+      coalescers.set(db, coalescer);
+    }
+    return coalescer;
+  };
 }
+
+const reservations = coalescerPerDatabase(reserveBatch);
 
 async function reserveBatch(db: Queryable, items: readonly ReservationItem[]): Promise<ReservationRow[]> {
   const order = items.map((_, i) => i).sort((a, b) => compare(items[a]!.lockKey, items[b]!.lockKey));
@@ -175,10 +199,9 @@ async function reserveBatch(db: Queryable, items: readonly ReservationItem[]): P
     order.map((i) => items[i]!.recentMs),
   ]));
   if (rows.length !== items.length) throw new Error(`reserve_payment answered ${rows.length} rows for ${items.length} payments`);
+  // `ord` is the position in the sorted batch; answer in submission order.
   const results: ReservationRow[] = new Array(items.length);
-  rows.forEach((row, position) => {
-    results[order[Number(row.ord) - 1] ?? position] = row;
-  });
+  for (const row of rows) results[order[Number(row.ord) - 1]!] = row;
   return results;
 }
 
@@ -254,7 +277,7 @@ export async function releaseRow(db: Queryable, id: string, reason: string): Pro
  * Coalesced like reservations: one UPDATE (and one commit) per batch of concurrent requests.
  */
 export async function markVerified(db: Queryable, id: string, response: StoredResponse): Promise<boolean> {
-  return verificationsOf(db).submit({ id, response });
+  return verifications(db).submit({ id, response });
 }
 
 const MARK_VERIFIED_BATCH_SQL = `
@@ -264,28 +287,17 @@ const MARK_VERIFIED_BATCH_SQL = `
    WHERE p.id = v.id AND p.state = 'reserved'
   RETURNING p.id`;
 
-const verifications = new WeakMap<Queryable, Coalescer<{ readonly id: string; readonly response: StoredResponse }, boolean>>();
-
-function verificationsOf(db: Queryable): Coalescer<{ readonly id: string; readonly response: StoredResponse }, boolean> {
-  let coalescer = verifications.get(db);
-  if (coalescer === undefined) {
-    coalescer = createCoalescer({
-      run: async (items) => {
-        const { rows } = await db.query<{ id: string }>(MARK_VERIFIED_BATCH_SQL, [
-          items.map((item) => item.id),
-          items.map((item) => item.response.status),
-          items.map((item) => JSON.stringify(item.response.headers)),
-          // Hex text, not bytea[]: both drivers pass a text array the same way.
-          items.map((item) => Buffer.from(item.response.body).toString("hex")),
-        ]);
-        const updated = new Set(rows.map((row) => String(row.id)));
-        return items.map((item) => updated.has(item.id));
-      },
-    });
-    verifications.set(db, coalescer);
-  }
-  return coalescer;
-}
+const verifications = coalescerPerDatabase(async (db, items: readonly { readonly id: string; readonly response: StoredResponse }[]) => {
+  const { rows } = await db.query<{ id: string }>(MARK_VERIFIED_BATCH_SQL, [
+    items.map((item) => item.id),
+    items.map((item) => item.response.status),
+    items.map((item) => JSON.stringify(item.response.headers)),
+    // Hex text, not bytea[]: both drivers pass a text array the same way.
+    items.map((item) => Buffer.from(item.response.body).toString("hex")),
+  ]);
+  const updated = new Set(rows.map((row) => String(row.id)));
+  return items.map((item) => updated.has(item.id));
+});
 
 /**
  * A payment that was charged before it was served (transfer) whose upstream failed: it is
