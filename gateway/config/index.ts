@@ -148,6 +148,8 @@ export const configSchema = z.object({
    * a token's deprecation or a spent nonce shows within this time. At most 5 s.
    */
   chainHeadMaxAgeMs: z.coerce.number().int().min(0).max(5_000).default(250),
+  /** Serve a payment on credit before recording it, recording it once with its response (docs/gateway-design.md). */
+  serveBeforeRecording: bool.default(true),
   /** How often the settlement engine looks for work. At least three runs must fit in the horizon. */
   settlementIntervalMs: z.coerce.number().int().min(100).default(5_000),
   /**
@@ -216,6 +218,7 @@ const envNames: Record<keyof GatewayConfig, string> = {
   schemes: "SCHEMES",
   settlementHorizonSeconds: "SETTLEMENT_HORIZON_SECONDS",
   chainHeadMaxAgeMs: "CHAIN_HEAD_MAX_AGE_MS",
+  serveBeforeRecording: "SERVE_BEFORE_RECORDING",
   settlementIntervalMs: "SETTLEMENT_INTERVAL_MS",
   settlementBatchMax: "SETTLEMENT_BATCH_MAX",
   settlementWorker: "SETTLEMENT_WORKER",

@@ -181,7 +181,16 @@ export async function createGateway(deps: GatewayDeps): Promise<GatewayParts> {
 
     const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     const reputation = createReputation({ db });
-    const flow = createPaymentFlow({ db, schemes, tokens, payTo: config.payTo, log: logger, workerId, discountFor: (payer) => reputation.discountFor(payer) });
+    const flow = createPaymentFlow({
+      db,
+      schemes,
+      tokens,
+      payTo: config.payTo,
+      log: logger,
+      workerId,
+      discountFor: (payer) => reputation.discountFor(payer),
+      serveBeforeRecording: config.serveBeforeRecording,
+    });
 
     const apiCatalog =
       deps.routes === undefined

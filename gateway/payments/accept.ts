@@ -18,9 +18,9 @@ import {
   claimUnserved,
   findPayment,
   findPaymentsByTransaction,
-  recordPayment,
   rowPayment,
 } from "./store.js";
+import { recordForFlow, servesBeforeRecording } from "./record.js";
 import type { AcceptResult, PaymentFlowDeps, PaymentHeaders, PaymentIdentity, QuotedOffer, SchemeRules, StoredResponse } from "./types.js";
 
 /** States in which a payment is still being processed by someone. */
@@ -33,7 +33,8 @@ const defaultWorkerId = `${hostname()}:${process.pid}`;
 /**
  * Steps 3–4: decode the payment header, pick the offer it answers, verify it and reserve its row,
  * or find it already recorded (replay). Throws `PaymentError` for every rejection; nothing is
- * written unless the payment verified and its funds allow it.
+ * written unless the payment verified and its funds allow it. A payment to be served on credit
+ * may come back without a row (`recordWhenServed`): completing it records it.
  */
 export async function acceptPayment(
   deps: PaymentFlowDeps,
@@ -71,9 +72,17 @@ export async function acceptPayment(
     throw error;
   }
 
+  // Served on credit first, recorded with its response after (one write instead of two): nothing
+  // is written yet, and completePayment's recording decides whether the response is given.
+  if (servesBeforeRecording(deps, rules, payment)) {
+    const conflict = async () => replayOf(await findPayment(deps.db, payment.paymentKey));
+    const reserved = { version: envelope.x402Version, offer, payment, fingerprint, settlement: "async", recordWhenServed: { conflict } } as const;
+    return { kind: "reserved", reserved };
+  }
+
   // Credit is checked against what else is unsettled on the account in the statement that records
   // the payment, so two payments never both count the same funds, across instances too.
-  const recorded = await recordPayment(deps.db, payment, fingerprint, rules?.onChainTransaction?.(payment));
+  const recorded = await recordForFlow(deps, rules, payment, fingerprint, rules?.onChainTransaction?.(payment));
   // No id: a replay, or a concurrent request carrying the same payment won the key.
   if (recorded.id === undefined) return replayOf(await findPayment(deps.db, payment.paymentKey));
   const settlement = settlementModeOf(rules, recorded.payment);

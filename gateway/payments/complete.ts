@@ -1,6 +1,7 @@
 import type { Hash } from "viem";
 import { describeError } from "../db/index.js";
-import { defaultSchemeRules } from "./scheme-rules.js";
+import { recordForFlow, servedFirstDone } from "./record.js";
+import { defaultSchemeRules, settlementModeOf } from "./scheme-rules.js";
 import {
   PaymentError,
   caip2,
@@ -8,8 +9,8 @@ import {
   isPaymentError,
   v1NetworkName,
 } from "../x402/index.js";
-import { confirmPayment, failPayment, keepUnserved, markVerified, recordServed, releaseRow } from "./store.js";
-import type { PaymentFlowDeps, Receipt, ReservedPayment, StoredResponse } from "./types.js";
+import { type RecordedPayment, confirmPayment, failPayment, keepUnserved, markVerified, recordServed, releaseRow } from "./store.js";
+import type { PaymentFlowDeps, Receipt, RecordWhenServed, ReservedPayment, StoredResponse } from "./types.js";
 
 /**
  * Steps 6–7 for synchronous settlement: settle, then record the receipt and the response on the
@@ -24,6 +25,7 @@ export async function completePayment(
   reserved: ReservedPayment,
   respond: (receipt: Receipt) => StoredResponse,
 ): Promise<StoredResponse> {
+  if (reserved.id === undefined) return completeServedFirst(deps, reserved, respond);
   if (reserved.chargedIn !== undefined) return completeCharged(deps, reserved, reserved.chargedIn, respond);
   if (reserved.settlement === "async") return completeOnCredit(deps, reserved, respond);
   const scheme = deps.schemes.find((s) => s.name === reserved.payment.scheme && s.chainId === reserved.payment.chainId);
@@ -65,7 +67,7 @@ export async function completePayment(
  */
 async function completeOnCredit(
   deps: PaymentFlowDeps,
-  reserved: ReservedPayment,
+  reserved: ReservedPayment & { readonly id: string },
   respond: (receipt: Receipt) => StoredResponse,
 ): Promise<StoredResponse> {
   const response = respond(deferredReceipt(reserved));
@@ -85,12 +87,47 @@ async function completeOnCredit(
 }
 
 /**
+ * A payment served before it was recorded (accept.ts, `servesBeforeRecording`): the funds check
+ * and the row happen now, in one statement that records the response with it when the funds
+ * allow credit. Until that statement has committed nothing is sent, so the payer gets the
+ * response only for a payment the engine will settle. Refused, or the database failing, the
+ * response is withheld and nothing was charged (nothing was written). A form that must settle
+ * first continues as a synchronous payment; a twin that recorded the same payment first decides
+ * as a replay would.
+ */
+async function completeServedFirst(
+  deps: PaymentFlowDeps,
+  reserved: ReservedPayment & { readonly id?: undefined; readonly recordWhenServed: RecordWhenServed },
+  respond: (receipt: Receipt) => StoredResponse,
+): Promise<StoredResponse> {
+  const rules = (deps.schemeRules ?? defaultSchemeRules)[reserved.payment.scheme];
+  const response = respond(deferredReceipt(reserved));
+  let recorded: RecordedPayment;
+  try {
+    recorded = await recordForFlow(deps, rules, reserved.payment, reserved.fingerprint, undefined, response);
+  } catch (error) {
+    servedFirstDone(deps, reserved.payment);
+    const receipt = failureReceipt(reserved, "the payment was not accepted; nothing was charged");
+    if (isPaymentError(error)) throw new PaymentError(error.code, error.message, { ...error.details, receipt }, { cause: error });
+    throw new PaymentError("database_unavailable", "the payment could not be recorded; nothing was charged", { receipt }, { cause: error });
+  }
+  servedFirstDone(deps, reserved.payment);
+  if (recorded.id === undefined) {
+    const outcome = await reserved.recordWhenServed.conflict();
+    return outcome.kind === "replay" ? outcome.response : completePayment(deps, outcome.reserved, respond);
+  }
+  if (recorded.served) return response;
+  const settlement = settlementModeOf(rules, recorded.payment);
+  return completePayment(deps, { ...reserved, id: recorded.id, recordWhenServed: undefined, payment: recorded.payment, settlement }, respond);
+}
+
+/**
  * A resumed payment that was already charged (a transfer whose first attempt found the upstream
  * down): nothing to settle, only the response to store, with the transaction that paid.
  */
 async function completeCharged(
   deps: PaymentFlowDeps,
-  reserved: ReservedPayment,
+  reserved: ReservedPayment & { readonly id: string },
   transaction: Hash,
   respond: (receipt: Receipt) => StoredResponse,
 ): Promise<StoredResponse> {
@@ -113,6 +150,11 @@ async function completeCharged(
  * upstream works (the receipt says it was charged).
  */
 export async function releasePayment(deps: PaymentFlowDeps, reserved: ReservedPayment, reason: string): Promise<Receipt> {
+  // Not recorded yet: there is nothing to give up.
+  if (reserved.id === undefined) {
+    servedFirstDone(deps, reserved.payment);
+    return failureReceipt(reserved, "upstream failed; nothing was charged");
+  }
   const rules = (deps.schemeRules ?? defaultSchemeRules)[reserved.payment.scheme];
   if (reserved.chargedIn !== undefined || rules?.chargedBeforeServing === true) {
     const transaction = reserved.chargedIn ?? rules?.onChainTransaction?.(reserved.payment);

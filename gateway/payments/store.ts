@@ -1,5 +1,5 @@
 import { type Queryable, SQLSTATE, type SqlValue, sqlState, toBigInt } from "../db/index.js";
-import type { FundsCondition, JsonValue, VerifiedPayment } from "../schemes/types.js";
+import type { FundsCondition, FundsForm, JsonValue, VerifiedPayment } from "../schemes/types.js";
 import { caip2 } from "../x402/index.js";
 import type { StoredResponse } from "./types.js";
 import { paymentFromRow } from "../ledger/payment-row.js";
@@ -81,34 +81,63 @@ export async function reservePayment(
  * Records a verified payment in state `reserved`: against its account's unsettled amount when it
  * has a funds condition (`reservePaymentAgainstFunds`; throws the condition's refusal), otherwise
  * with a plain insert. `id` is undefined when the key is already taken (a replay, or a concurrent
- * twin); `payment` is the form recorded. The payment flow and the facilitator both record here.
+ * twin); `payment` is the form recorded. With `served`, a payment the funds allow in a form
+ * `served.onCredit` accepts is recorded already served instead (`served: true`, see
+ * `ServedResponse`). The payment flow and the facilitator both record here.
  */
 export async function recordPayment(
   db: Queryable,
   payment: VerifiedPayment,
   fingerprint: string,
   txHash?: string,
-): Promise<{ readonly id: string | undefined; readonly payment: VerifiedPayment }> {
+  served?: ServedResponse,
+): Promise<RecordedPayment> {
   const { funds } = payment;
-  if (funds === undefined) return { id: await reservePayment(db, payment, fingerprint, txHash), payment };
-  const reservation = await reservePaymentAgainstFunds(db, { ...payment, funds }, fingerprint);
+  if (funds === undefined) return { id: await reservePayment(db, payment, fingerprint, txHash), payment, served: false };
+  const reservation = await reservePaymentAgainstFunds(db, { ...payment, funds }, fingerprint, served);
   if (reservation.kind === "refused") throw funds.refusal(reservation.unsettled);
-  if (reservation.kind === "conflict") return { id: undefined, payment };
-  return { id: reservation.id, payment: reservation.payment };
+  if (reservation.kind === "conflict") return { id: undefined, payment, served: false };
+  const { id, unsettled } = reservation;
+  return { id, payment: reservation.payment, served: reservation.served, unsettled };
+}
+
+export interface RecordedPayment {
+  /** Undefined when the key was already taken: a replay, or a concurrent twin won it. */
+  readonly id: string | undefined;
+  /** The form recorded. */
+  readonly payment: VerifiedPayment;
+  /** Recorded `verified` with its response (see `ServedResponse`), not `reserved`. */
+  readonly served: boolean;
+  /** For a payment with a funds condition: what else was unsettled on its account when it was recorded. */
+  readonly unsettled?: bigint;
+}
+
+/**
+ * The response a payment bought, for recording it in the statement that checks its funds: if
+ * the form the funds allow is one `onCredit` accepts, the row is written `verified` (the
+ * settlement engine's work) with this response, one write instead of a reservation and an update.
+ */
+export interface ServedResponse {
+  readonly response: StoredResponse;
+  readonly onCredit: (form: FundsForm) => boolean;
 }
 
 export type FundsReservation =
-  /** Recorded, in the form the funds allowed (`payment.settlementData` is that form's). */
-  | { readonly kind: "reserved"; readonly id: string; readonly payment: VerifiedPayment; readonly unsettled: bigint }
+  /**
+   * Recorded, in the form the funds allowed (`payment.settlementData` is that form's): `verified`
+   * with its response when `served`, else `reserved`.
+   */
+  | { readonly kind: "reserved"; readonly id: string; readonly payment: VerifiedPayment; readonly unsettled: bigint; readonly served: boolean }
   | { readonly kind: "refused"; readonly unsettled: bigint }
   /** The key is taken: a replay, or a concurrent twin. */
   | { readonly kind: "conflict" };
 
 /**
  * Records a payment whose acceptance depends on what is unsettled on its account
- * (`payment.funds`): migrations/006_funds_reservation.sql `reserve_payment` locks the account for
- * its own short transaction, sums the unsettled payments, picks the first form whose bound allows
- * that sum, and inserts the row in that form. Nothing is written when it is refused.
+ * (`payment.funds`): `record_payment` (migrations/006_funds_reservation.sql and
+ * 007_record_on_serve.sql) locks the account for its own short transaction, sums the unsettled
+ * payments, picks the first form whose bound allows that sum, and inserts the row in that form,
+ * with `served`'s response when that form is served on credit. Nothing is written when it is refused.
  *
  * Concurrent reservations on one database handle go out together, one statement per batch
  * (group commit, gateway/lib/coalescer.ts): under load a paid request shares its round trip and
@@ -120,11 +149,20 @@ export async function reservePaymentAgainstFunds(
   db: Queryable,
   payment: VerifiedPayment & { readonly funds: FundsCondition },
   fingerprint: string,
+  served?: ServedResponse,
 ): Promise<FundsReservation> {
   const { funds } = payment;
+  const onCredit = funds.forms.map((form) => served?.onCredit(form) === true);
   const row = await reservations(db).submit({
     fields: rowFields(payment, fingerprint, undefined),
-    forms: JSON.stringify(funds.forms.map((form) => ({ maxUnsettled: form.maxUnsettled.toString(), settlementData: form.settlementData }))),
+    forms: JSON.stringify(
+      funds.forms.map((form, i) => ({
+        maxUnsettled: form.maxUnsettled.toString(),
+        settlementData: form.settlementData,
+        ...(onCredit[i] ? { served: true } : {}),
+      })),
+    ),
+    response: onCredit.includes(true) ? served?.response : undefined,
     recentMs: recentWindowMs(funds.stateMaxAgeMs),
     lockKey: `${payment.chainId}:${payment.token}:${payment.payer}:${payment.payee}`.toLowerCase(),
   });
@@ -132,9 +170,10 @@ export async function reservePaymentAgainstFunds(
   const unsettled = toBigInt(row.unsettled);
   if (row.payment_id === null) return { kind: "refused", unsettled };
   const form = funds.forms[row.form - 1];
-  if (form === undefined) throw new Error(`reserve_payment chose form ${row.form} of ${funds.forms.length}`);
+  if (form === undefined) throw new Error(`record_payment chose form ${row.form} of ${funds.forms.length}`);
   const { funds: _recorded, ...rest } = payment;
-  return { kind: "reserved", id: row.payment_id, payment: { ...rest, settlementData: form.settlementData }, unsettled };
+  const recorded = { ...rest, settlementData: form.settlementData };
+  return { kind: "reserved", id: row.payment_id, payment: recorded, unsettled, served: onCredit[row.form - 1] === true };
 }
 
 interface ReservationItem {
@@ -142,6 +181,7 @@ interface ReservationItem {
   readonly forms: string;
   readonly recentMs: number;
   readonly lockKey: string;
+  readonly response: StoredResponse | undefined;
 }
 
 interface ReservationRow {
@@ -153,11 +193,12 @@ interface ReservationRow {
 const RESERVE_BATCH_SQL = `
   SELECT b.ord, r.payment_id, r.form, r.unsettled
     FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::numeric[],
-                $9::text[], $10::bigint[], $11::text[], $12::text[], $13::jsonb[], $14::int[])
+                $9::text[], $10::bigint[], $11::text[], $12::text[], $13::jsonb[], $14::int[], $15::int[], $16::jsonb[], $17::text[])
          WITH ORDINALITY AS b(payment_key, scheme, network, chain_id, token, payer, payee, amount, nonce, valid_before,
-                              fingerprint, tx_hash, forms, recent_ms, ord)
-   CROSS JOIN LATERAL reserve_payment(b.payment_key, b.scheme, b.network, b.chain_id, b.token, b.payer, b.payee, b.amount,
-                                      b.nonce, to_timestamp(b.valid_before), b.fingerprint, b.tx_hash, b.forms, b.recent_ms) AS r
+                              fingerprint, tx_hash, forms, recent_ms, status, headers, body, ord)
+   CROSS JOIN LATERAL record_payment(b.payment_key, b.scheme, b.network, b.chain_id, b.token, b.payer, b.payee, b.amount,
+                                     b.nonce, to_timestamp(b.valid_before), b.fingerprint, b.tx_hash, b.forms, b.recent_ms,
+                                     b.status, b.headers, decode(b.body, 'hex')) AS r
    ORDER BY b.ord`;
 
 /** One coalescer per database handle, made on first use, for a statement run as `run(db, items)`. */
@@ -197,8 +238,11 @@ async function reserveBatch(db: Queryable, items: readonly ReservationItem[]): P
     column(11),
     order.map((i) => items[i]!.forms),
     order.map((i) => items[i]!.recentMs),
+    order.map((i) => items[i]!.response?.status ?? null),
+    order.map((i) => responseHeaders(items[i]!.response)),
+    order.map((i) => responseBodyHex(items[i]!.response)),
   ]));
-  if (rows.length !== items.length) throw new Error(`reserve_payment answered ${rows.length} rows for ${items.length} payments`);
+  if (rows.length !== items.length) throw new Error(`record_payment answered ${rows.length} rows for ${items.length} payments`);
   // `ord` is the position in the sorted batch; answer in submission order.
   const results: ReservationRow[] = new Array(items.length);
   for (const row of rows) results[order[Number(row.ord) - 1]!] = row;
@@ -218,6 +262,16 @@ async function retryDeadlock<T>(send: () => Promise<T>, attempts = 3): Promise<T
       if (attempt >= attempts || sqlState(error) !== SQLSTATE.deadlockDetected) throw error;
     }
   }
+}
+
+/** A response's headers for a `jsonb[]` parameter. */
+function responseHeaders(response: StoredResponse | undefined): string | null {
+  return response === undefined ? null : JSON.stringify(response.headers);
+}
+
+/** A response's body for a `text[]` parameter decoded in SQL: both drivers pass a text array the same way, not a bytea[]. */
+function responseBodyHex(response: StoredResponse | undefined): string | null {
+  return response === undefined ? null : Buffer.from(response.body).toString("hex");
 }
 
 function compare(a: string, b: string): number {
@@ -291,9 +345,8 @@ const verifications = coalescerPerDatabase(async (db, items: readonly { readonly
   const { rows } = await db.query<{ id: string }>(MARK_VERIFIED_BATCH_SQL, [
     items.map((item) => item.id),
     items.map((item) => item.response.status),
-    items.map((item) => JSON.stringify(item.response.headers)),
-    // Hex text, not bytea[]: both drivers pass a text array the same way.
-    items.map((item) => Buffer.from(item.response.body).toString("hex")),
+    items.map((item) => responseHeaders(item.response)),
+    items.map((item) => responseBodyHex(item.response)),
   ]);
   const updated = new Set(rows.map((row) => String(row.id)));
   return items.map((item) => updated.has(item.id));

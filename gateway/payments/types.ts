@@ -148,11 +148,26 @@ export interface PaymentFlowDeps {
    * name that payer. Without it every quote is at the list price.
    */
   readonly discountFor?: (payer: Address) => Promise<{ readonly discountBps: number }>;
+  /**
+   * Whether a payment on credit may be served first and recorded once, with its response
+   * (credit-headroom.ts says which payers); default true. False reserves every payment before its
+   * upstream is called.
+   */
+  readonly serveBeforeRecording?: boolean;
 }
 
-/** A verified payment whose row is reserved; the caller must complete or release it. */
-export interface ReservedPayment {
-  readonly id: string;
+/**
+ * A verified payment the caller must complete or release. Usually its row is `reserved`; a
+ * payment to be served on credit may instead be recorded only once it is served, with its
+ * response (`recordWhenServed`), and has no row until then.
+ */
+export type ReservedPayment = PaymentInHand &
+  (
+    | { readonly id: string; readonly recordWhenServed?: undefined }
+    | { readonly id?: undefined; readonly recordWhenServed: RecordWhenServed }
+  );
+
+interface PaymentInHand {
   readonly version: X402Version;
   readonly offer: QuotedOffer;
   readonly payment: VerifiedPayment;
@@ -164,6 +179,15 @@ export interface ReservedPayment {
    * served (a transfer whose upstream failed): only the response is left to store.
    */
   readonly chargedIn?: `0x${string}`;
+}
+
+/** What completing a payment that has no row yet needs beyond the payment. */
+export interface RecordWhenServed {
+  /**
+   * What this request gets when another one recorded the same payment first (a concurrent twin,
+   * or a retry): the stored response if it is the same request, else the refusal (thrown).
+   */
+  readonly conflict: () => Promise<AcceptResult>;
 }
 
 export type AcceptResult =

@@ -42,6 +42,7 @@ for (const backend of testBackends()) {
     let db: TestDatabase;
     let second: Database;
     let apps: RunningApp[] = [];
+    let upstreamCalls = 0;
 
     before(async () => {
       s = await deployFlowSystem(viem);
@@ -73,7 +74,7 @@ for (const backend of testBackends()) {
     }
 
     async function burst(payer: WalletClient, dbs: readonly [Database, Database], schemes?: (db: Database) => PaymentScheme[]) {
-      const paths = [{ path: "/quote", route, handler: async () => ({ body: { ok: true } }) }];
+      const paths = [{ path: "/quote", route, handler: async () => ({ body: { ok: true, call: ++upstreamCalls } }) }];
       apps = [await startApp(s, dbs[0], paths, schemes?.(dbs[0]))];
       apps.push(await startApp(s, dbs[1], paths, schemes?.(dbs[1])));
       const before = (await paymentRows(db, "escrow")).length;
@@ -111,6 +112,16 @@ for (const backend of testBackends()) {
       });
       const committed = (await s.escrow.read.commitmentOf([s.usdc.address, payer.account.address, s.payTo])).amount;
       expect(owed).to.equal(committed);
+
+      // All N were in flight before any was recorded, so each was served first and the refused
+      // ones were refused after their upstream call. Each instance has now seen the credit spent:
+      // the next payment is checked before its upstream is called.
+      const calls = upstreamCalls;
+      const accept = await offerFor(`${apps[0]!.base}/quote?i=late`, "escrow", s.usdc.address);
+      const late = await fetch(`${apps[0]!.base}/quote?i=late`, { headers: { "X-PAYMENT": await escrowHeader(s, payer, accept) } });
+      expect(late.status).to.equal(402);
+      expect(((await late.json()) as { error: string }).error).to.equal("insufficient_funds");
+      expect(upstreamCalls, "no upstream call for a payer known to be out of credit").to.equal(calls);
     });
 
     it("would serve more than the commitment covers without the lock (the test above can fail)", async function () {
@@ -120,18 +131,18 @@ for (const backend of testBackends()) {
       const payer = await creditedPayer(9);
       // The shipped reservation, minus its advisory lock and with a pause between the sum and the
       // insert, so that every concurrent reservation sums before any has inserted.
-      const shipped = readFileSync(new URL("../../gateway/db/migrations/006_funds_reservation.sql", import.meta.url), "utf8");
-      const body = shipped.slice(shipped.indexOf("CREATE FUNCTION reserve_payment("));
+      const shipped = readFileSync(new URL("../../gateway/db/migrations/007_record_on_serve.sql", import.meta.url), "utf8");
+      const body = shipped.slice(shipped.indexOf("CREATE FUNCTION record_payment("), shipped.indexOf("CREATE OR REPLACE FUNCTION reserve_payment("));
       const lockStatement = /  PERFORM pg_advisory_xact_lock\([\s\S]*?\);\n/;
       expect(body).to.match(lockStatement);
       const unlocked = body
-        .replace("CREATE FUNCTION reserve_payment(", "CREATE FUNCTION reserve_payment_unlocked(")
+        .replace("CREATE FUNCTION record_payment(", "CREATE FUNCTION record_payment_unlocked(")
         .replace(lockStatement, "")
         .replace("  SELECT min(f.ord) INTO v_form", "  PERFORM pg_sleep(1);\n  SELECT min(f.ord) INTO v_form");
       await db.exec(unlocked);
       const racing = (d: Database): Database => ({
         ...d,
-        query: (sql, params) => d.query(sql.replace(/\breserve_payment\(/g, "reserve_payment_unlocked("), params),
+        query: (sql, params) => d.query(sql.replace(/\brecord_payment\(/g, "record_payment_unlocked("), params),
       });
       const { bodies } = await burst(payer, [racing(db), racing(second)]);
       // Payments one instance sends in one batch see each other (one transaction); the two

@@ -181,10 +181,11 @@ for (const backend of testBackends()) {
       expect((await paymentRows(db)).length).to.equal(rowsBefore);
     });
 
-    it("charges nothing when the upstream fails: the row is released and stops counting against the payer", async () => {
+    it("charges nothing when the upstream fails: a payment served first is never written, and the same payment works once the upstream is back", async () => {
       const usdc = s.usdc.address;
       const payer = s.agent.account.address;
       const unsettledBefore = await unsettled(usdc, payer);
+      const rowsBefore = (await paymentRows(db, "escrow")).length;
       const [balanceBefore, commitmentBefore] = [await escrowBalance(usdc, payer), await commitment(usdc, payer)];
       const accept = await offerFor(`${app.base}/weather`, "escrow", usdc);
       const header = await escrowHeader(s, s.agent, accept);
@@ -193,15 +194,45 @@ for (const backend of testBackends()) {
       expect(res.status).to.equal(502);
       expect(((await res.json()) as { error: string; message: string }).message).to.match(/nothing was charged/);
       expect(receiptOf(res)).to.include({ success: false, transaction: "" });
-      expect(await lastRow()).to.include({ state: "released", response_status: null });
+      expect((await paymentRows(db, "escrow")).length, "nothing written").to.equal(rowsBefore);
       expect(await unsettled(usdc, payer)).to.equal(unsettledBefore);
       expect(await escrowBalance(usdc, payer)).to.equal(balanceBefore);
       expect(await commitment(usdc, payer)).to.equal(commitmentBefore);
 
-      // The key stays used: the agent signs a new payment to try again.
+      // Never recorded, so the authorization is unused: the same payment buys the retry, once.
       upstreamDown = false;
       const retry = await fetch(`${app.base}/weather`, { headers: { "X-PAYMENT": header } });
-      expect(((await retry.json()) as { error: string }).error).to.equal("nonce_used");
+      expect(retry.status).to.equal(200);
+      const rows = (await paymentRows(db, "escrow")).slice(rowsBefore);
+      expect(rows.map((r) => r.state)).to.deep.equal(["verified"]);
+      expect(await unsettled(usdc, payer)).to.equal(unsettledBefore + PRICE.usdc);
+    });
+
+    it("charges nothing when the upstream fails on a payment reserved first: the row is released and its key stays used", async () => {
+      const usdc = s.usdc.address;
+      const payer = s.agent.account.address;
+      let calls = 0;
+      const checkFirst = await startApp(s, db, [{ path: "/weather", route, handler: async () => {
+        calls += 1;
+        throw new Error("upstream down");
+      } }], undefined, { serveBeforeRecording: false });
+      try {
+        const unsettledBefore = await unsettled(usdc, payer);
+        const accept = await offerFor(`${checkFirst.base}/weather`, "escrow", usdc);
+        const header = await escrowHeader(s, s.agent, accept);
+        const res = await fetch(`${checkFirst.base}/weather`, { headers: { "X-PAYMENT": header } });
+        expect(res.status).to.equal(502);
+        expect(receiptOf(res)).to.include({ success: false, transaction: "" });
+        expect(await lastRow()).to.include({ state: "released", response_status: null });
+        expect(await unsettled(usdc, payer)).to.equal(unsettledBefore);
+        expect(calls).to.equal(1);
+        // The key stays used: the agent signs a new payment to try again.
+        const retry = await fetch(`${checkFirst.base}/weather`, { headers: { "X-PAYMENT": header } });
+        expect(((await retry.json()) as { error: string }).error).to.equal("nonce_used");
+        expect(calls, "refused before the upstream").to.equal(1);
+      } finally {
+        await checkFirst.close();
+      }
     });
   });
 }

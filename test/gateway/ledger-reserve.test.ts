@@ -1,8 +1,9 @@
 /**
- * `reservePaymentAgainstFunds` and the SQL behind it (migrations/006_funds_reservation.sql), on
+ * `reservePaymentAgainstFunds` and the SQL behind it (`record_payment`, migrations 006 and 007), on
  * both backends: the form chosen from what is unsettled, nothing written when refused, a taken key,
  * recently confirmed payments still counted, a batch of concurrent reservations seeing each
- * other, and the isolation level the lock argument needs.
+ * other, a payment recorded once with its response when served on credit, and the isolation
+ * level the lock argument needs.
  */
 import { expect } from "chai";
 import type { Address } from "viem";
@@ -109,6 +110,51 @@ for (const backend of testBackends()) {
       expect(await reservePaymentAgainstFunds(db, payment(50n, 50n, 50n), "GET /b")).to.deep.equal({ kind: "refused", unsettled: 70n });
       await new Promise((resolve) => setTimeout(resolve, RECENT_SLACK_MS + 150));
       expect(await reservePaymentAgainstFunds(db, payment(50n, 50n, 50n), "GET /c")).to.include({ kind: "reserved", unsettled: 0n });
+    });
+
+    describe("with the response it bought (recorded once, when served on credit)", () => {
+      const response = { status: 200, headers: { "content-type": "application/json" }, body: new Uint8Array(Buffer.from('{"ok":true}')) };
+      const served = { response, onCredit: (form: { settlementData: { [key: string]: unknown } }) => form.settlementData["mode"] === "async" };
+      const stored = async () =>
+        (
+          await db.query<{ state: string; payload: { mode: string }; response_status: number | null; response_headers: unknown; response_body: Uint8Array | null }>(
+            "SELECT state, payload, response_status, response_headers, response_body FROM payments ORDER BY id",
+          )
+        ).rows.map((r) => [r.state, r.payload.mode, r.response_status, r.response_headers, r.response_body === null ? null : Buffer.from(r.response_body).toString()]);
+
+      it("writes a payment the funds allow on credit as verified, with its response, in the one statement", async () => {
+        const result = await reservePaymentAgainstFunds(db, payment(40n, 60n, 100n), "GET /a", served);
+        expect(result).to.include({ kind: "reserved", served: true, unsettled: 0n });
+        expect(await stored()).to.deep.equal([["verified", "async", 200, { "content-type": "application/json" }, '{"ok":true}']]);
+      });
+
+      it("writes a payment allowed only in a form that settles first as reserved, without the response", async () => {
+        await reservePaymentAgainstFunds(db, payment(40n, 60n, 100n), "GET /a", served);
+        await reservePaymentAgainstFunds(db, payment(40n, 60n, 100n), "GET /b", served);
+        const third = await reservePaymentAgainstFunds(db, payment(40n, 60n, 100n), "GET /c", served);
+        expect(third).to.include({ kind: "reserved", served: false, unsettled: 80n });
+        expect((await stored())[2]).to.deep.equal(["reserved", "sync", null, null, null]);
+      });
+
+      it("writes nothing when refused, and nothing over a taken key", async () => {
+        const p = payment(40n, 39n, 39n);
+        await reservePaymentAgainstFunds(db, p, "GET /a", served);
+        expect(await reservePaymentAgainstFunds(db, p, "GET /a", served)).to.deep.equal({ kind: "conflict" });
+        expect(await reservePaymentAgainstFunds(db, payment(40n, 39n, 39n), "GET /b", served)).to.deep.equal({ kind: "refused", unsettled: 40n });
+        expect(await stored()).to.have.length(1);
+      });
+
+      it("refuses a served form without a response rather than record a served payment with none", async () => {
+        const forms = JSON.stringify([{ maxUnsettled: "100", settlementData: { mode: "async" }, served: true }]);
+        const failure = await db
+          .query(
+            `SELECT * FROM record_payment('k1', 'escrow', 'eip155:1', 1, $1, $2, $3, 1, '1', NULL, 'f', NULL, $4::jsonb, NULL, NULL, NULL, NULL)`,
+            [TOKEN.toLowerCase(), PAYER.toLowerCase(), PAYEE.toLowerCase(), forms],
+          )
+          .catch((error: unknown) => error);
+        expect(String((failure as Error).message)).to.match(/needs the response/);
+        expect(await stored()).to.deep.equal([]);
+      });
     });
 
     it("refuses to run under an isolation level that would take its snapshot before the lock", async () => {
