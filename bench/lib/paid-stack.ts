@@ -10,7 +10,7 @@ import type { Address, Hex } from "viem";
 import { type BenchChain, fundPayers, startBenchChain } from "./chain.js";
 import { type BenchDatabase, benchDatabase } from "./database.js";
 import { type GatewayProcess, startGatewayProcess, writePayments } from "./processes.js";
-import { type EscrowAccept, type SignedPayments, signEscrowPayments } from "./sign.js";
+import { type EscrowAccept, type SignedPayments, payerSessions, signEscrowPayments } from "./sign.js";
 
 export const FREE_PATH = "/bench/free";
 export const PAID_PATH = "/bench/paid";
@@ -97,10 +97,13 @@ export async function startPaidStack(options: PaidStackOptions): Promise<PaidSta
     log(`gateway processes: ${gateways.map((g) => `${g.url} (pid ${g.pid})`).join(", ")}`);
     const { accept, resource } = await escrowOffer(gateways[0]!, chain);
     const words = new Map<Address, bigint[]>();
+    // The payers pay on across runs, each continuing its nonce word, as agents do: a payer starts a
+    // word the gateway has not read every 256 payments, not at the start of every run.
+    const sessions = payerSessions(payers.keys);
     const sign = (count: number) => {
       const validBefore = BigInt(Math.floor(Date.now() / 1000)) + VALIDITY_SECONDS;
-      const signed = signEscrowPayments(accept, resource, chain.chainId, payers.keys, count, validBefore);
-      for (const [payer, used] of signed.words) words.set(payer, [...(words.get(payer) ?? []), ...used]);
+      const signed = signEscrowPayments(accept, resource, chain.chainId, payers.keys, count, validBefore, sessions);
+      for (const [payer, used] of signed.words) words.set(payer, [...new Set([...(words.get(payer) ?? []), ...used])]);
       return signed;
     };
     return {

@@ -48,13 +48,20 @@ const signer = loadSigner();
 const hashAuthorization = structHasher("PaymentAuthorization", paymentAuthorizationTypes.PaymentAuthorization);
 
 /** One payer's session: a random nonce word and a counter, a new word every 256 payments (as the SDK does). */
-interface PayerSession {
+export interface PayerSession {
   readonly key: Uint8Array;
   readonly address: Address;
   word: bigint;
   counter: number;
-  /** Every word this payer used, for checking its nonces on chain afterwards. */
-  readonly words: bigint[];
+}
+
+/**
+ * A session per payer key. Signing several batches from the same sessions continues each payer's
+ * nonce word, as an agent paying on does; fresh sessions start every payer on a new word, which
+ * the gateway has not read yet.
+ */
+export function payerSessions(payerKeys: readonly Hex[]): PayerSession[] {
+  return payerKeys.map((key) => ({ key: hexToBytes(key), address: privateKeyToAccount(key).address, word: randomNonceWord(), counter: 0 }));
 }
 
 /** The payload's wire form (docs/escrow-scheme.md, section 2). */
@@ -77,7 +84,7 @@ export interface SignedPayments {
   readonly headers: string[];
   /** The same payments as payloads, in the same order. */
   readonly payloads: EscrowWirePayload[];
-  /** The nonce words used, by payer: `nonceBitmap(payer, word)` shows which of them settled. */
+  /** The nonce words these payments used, by payer: `nonceBitmap(payer, word)` shows which of them settled. */
   readonly words: ReadonlyMap<Address, readonly bigint[]>;
   readonly signer: string;
   readonly microsPerPayment: number;
@@ -103,12 +110,11 @@ export function signEscrowPayments(
   payerKeys: readonly Hex[],
   count: number,
   validBefore: bigint,
+  sessions: PayerSession[] = payerSessions(payerKeys),
 ): SignedPayments {
   const started = performance.now();
-  const sessions: PayerSession[] = payerKeys.map((key) => {
-    const word = randomNonceWord();
-    return { key: hexToBytes(key), address: privateKeyToAccount(key).address, word, counter: 0, words: [word] };
-  });
+  if (sessions.length !== payerKeys.length) throw new Error(`${sessions.length} sessions for ${payerKeys.length} payer keys`);
+  const words = new Map<Address, Set<bigint>>();
   const domain = { name: accept.extra.name, version: accept.extra.version, chainId, verifyingContract: getAddress(accept.extra.escrow) };
   const payee = getAddress(accept.payTo);
   const token = getAddress(accept.asset);
@@ -119,9 +125,9 @@ export function signEscrowPayments(
     const session = sessions[i % sessions.length]!;
     if (session.counter > 0xff) {
       session.word = randomNonceWord();
-      session.words.push(session.word);
       session.counter = 0;
     }
+    words.set(session.address, (words.get(session.address) ?? new Set()).add(session.word));
     const nonce = escrowNonce(session.word, session.counter++);
     const message = { payer: session.address, payee, token, amount, nonce, validAfter: 0n, validBefore, challengeHash: accept.extra.challengeHash };
     const { signature, recid } = signer.sign(typedDataDigest(domain, hashAuthorization(message)), session.key);
@@ -144,7 +150,7 @@ export function signEscrowPayments(
   return {
     headers,
     payloads,
-    words: new Map(sessions.map((s) => [s.address, s.words])),
+    words: new Map([...words].map(([payer, used]) => [payer, [...used]])),
     signer: signer.name,
     microsPerPayment: ((performance.now() - started) * 1000) / Math.max(count, 1),
   };

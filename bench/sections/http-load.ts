@@ -54,6 +54,19 @@ export async function paidRun(
   return { result: load.targets[0]!, paymentsSigned: count };
 }
 
+interface Percentiles {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+/** The bench gateway's own timing (bench/servers/gateway.ts, GET /bench/timing). */
+async function gatewayTiming(url: string): Promise<{ paidRequest: Percentiles; recordStatement: Percentiles; eventLoopDelay: Percentiles }> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  return (await response.json()) as { paidRequest: Percentiles; recordStatement: Percentiles; eventLoopDelay: Percentiles };
+}
+
 /** The statuses of a run with failures, for the log: which kind of failure voided it. */
 export function statusNote(run: TargetResult): string {
   if (problems([run]) === 0) return "";
@@ -106,10 +119,18 @@ export const httpLoadSection: Section = {
       // Evenly spaced arrivals from paced-load.ts: autocannon's rate limit sends each second's
       // quota as one burst, which measures draining a burst rather than a steady rate.
       const fixedPayments = stack.paymentsFile("fixed-rate", FIXED_RATE * FIXED_SECONDS + 100);
+      const timingUrl = `${stack.gateways[0]!.url}/bench/timing`;
+      await gatewayTiming(`${timingUrl}?reset=1`);
       const fixed = await runPacedLoad({ url: paid, rate: FIXED_RATE, seconds: FIXED_SECONDS, connections: CONNECTIONS, paymentsFile: fixedPayments.file });
+      const inside = await gatewayTiming(timingUrl);
       const fixedFree = await runPacedLoad({ url: free, rate: FIXED_RATE, seconds: FIXED_SECONDS, connections: CONNECTIONS });
       log(`fixed ${FIXED_RATE} req/s, free route: p50 ${fixedFree.latency.p50} ms, p99 ${fixedFree.latency.p99} ms`);
       log(`fixed ${FIXED_RATE} req/s: achieved ${fixed.throughput.toFixed(0)} req/s, p50 ${fixed.latency.p50} ms, p99 ${fixed.latency.p99} ms${statusNote(fixed)}`);
+      log(
+        `  inside the gateway: request p50 ${inside.paidRequest.p50} / p99 ${inside.paidRequest.p99} / max ${inside.paidRequest.max} ms; ` +
+          `recording statement p50 ${inside.recordStatement.p50} / p99 ${inside.recordStatement.p99} / max ${inside.recordStatement.max} ms; ` +
+          `event-loop delay p99 ${inside.eventLoopDelay.p99.toFixed(1)} / max ${inside.eventLoopDelay.max.toFixed(1)} ms`,
+      );
 
       const conditions =
         `${stack.db.kind}, ${PAYERS} committed payers, a unique escrow payment per request, ${CONNECTIONS} connections, ` +
@@ -158,6 +179,27 @@ export const httpLoadSection: Section = {
             `the gateway answered ${fixed.throughput.toFixed(0)} req/s of the ${FIXED_RATE} offered`,
         },
         { section: SECTION, name: `paid route, p50 at ${FIXED_RATE.toLocaleString("en-US")} req/s`, value: fixed.latency.p50, unit: "ms" },
+        {
+          section: SECTION,
+          name: "  of which inside the gateway, p99",
+          value: inside.paidRequest.p99,
+          unit: "ms",
+          note: `the same requests timed by the gateway from arrival to the last byte written (p50 ${inside.paidRequest.p50} ms, max ${inside.paidRequest.max} ms)`,
+        },
+        {
+          section: SECTION,
+          name: "  of which recording the payment, p99",
+          value: inside.recordStatement.p99,
+          unit: "ms",
+          note: `the record_payment statement, one per batch of concurrent payments, as the gateway waited for it (p50 ${inside.recordStatement.p50} ms, max ${inside.recordStatement.max} ms)`,
+        },
+        {
+          section: SECTION,
+          name: "  gateway event-loop delay, p99",
+          value: Number(inside.eventLoopDelay.p99.toFixed(2)),
+          unit: "ms",
+          note: `perf_hooks.monitorEventLoopDelay over the same run (max ${inside.eventLoopDelay.max.toFixed(1)} ms): garbage collection and long synchronous work`,
+        },
         {
           section: SECTION,
           name: `free route, p99 at ${FIXED_RATE.toLocaleString("en-US")} req/s`,

@@ -10,7 +10,12 @@
  *   GET /bench/paid    the same body behind `paid()`: full x402 verification of every request.
  *                      The "upstream" is an in-process handler returning that fixed body: a cache
  *                      hit, so the measurement is the payment path and nothing else;
- *   GET /bench/memory  process.memoryUsage() of this process, for the memory section.
+ *   GET /bench/memory  process.memoryUsage() of this process, for the memory section;
+ *   GET /bench/timing  what this process saw since the last `?reset=1`: paid requests from arrival
+ *                      to the last byte written, the statement that records a payment, and the
+ *                      event loop's delay (perf_hooks), as percentiles in ms. It tells a latency
+ *                      tail measured by the load generator apart: the gateway's own, the
+ *                      database's, or the event loop's.
  * No settlement engine (`settlementEngine: null`): accepted payments stay `verified`, and the
  * settlement section measures the engine on its own.
  *
@@ -24,6 +29,8 @@
  * requests in flight are finished.
  */
 import { createServer } from "node:http";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import * as hdr from "hdr-histogram-js";
 import type { AddressInfo } from "node:net";
 import { type Address, createPublicClient, createWalletClient, http } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -67,6 +74,34 @@ async function openBenchDatabase(env: NodeJS.ProcessEnv): Promise<Database> {
   return db;
 }
 
+/** Microsecond histograms, and their percentiles in ms. */
+const newHistogram = () => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+type Histogram = ReturnType<typeof newHistogram>;
+const summary = (h: Histogram) => ({
+  count: h.totalCount,
+  p50: h.getValueAtPercentile(50) / 1_000,
+  p99: h.getValueAtPercentile(99) / 1_000,
+  p999: h.getValueAtPercentile(99.9) / 1_000,
+  max: h.maxValue / 1_000,
+});
+const sinceUs = (start: bigint) => Number((process.hrtime.bigint() - start) / 1_000n);
+
+/** The database with the statements that record payments timed into `histogram`. */
+function timingRecords(db: Database, histogram: Histogram): Database {
+  return {
+    ...db,
+    async query(sql, params) {
+      if (!sql.includes("record_payment(")) return db.query(sql, params);
+      const start = process.hrtime.bigint();
+      try {
+        return await db.query(sql, params);
+      } finally {
+        histogram.recordValue(Math.max(1, sinceUs(start)));
+      }
+    },
+  } as Database;
+}
+
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel, destination: process.stderr });
@@ -80,7 +115,11 @@ async function main(): Promise<void> {
   const batch = process.env["BENCH_RPC_BATCH"] !== "false";
   const publicClient = createPublicClient({ transport: http(config.rpcUrl, batch ? { batch: { wait: 0 } } : {}) });
   const walletClient = createWalletClient({ account: privateKeyToAccount(config.signerKey), transport: http(config.rpcUrl) });
-  const db = await openBenchDatabase(process.env);
+  const paidTimes = newHistogram();
+  const recordTimes = newHistogram();
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const db = timingRecords(await openBenchDatabase(process.env), recordTimes);
   const parts = await createGateway({
     config,
     logger,
@@ -97,6 +136,18 @@ async function main(): Promise<void> {
       router.get("/bench/memory", (ctx) => {
         ctx.body = process.memoryUsage();
       });
+      router.get("/bench/timing", (ctx) => {
+        ctx.body = {
+          paidRequest: summary(paidTimes),
+          recordStatement: summary(recordTimes),
+          eventLoopDelay: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+        };
+        if (ctx.query["reset"] === "1") {
+          paidTimes.reset();
+          recordTimes.reset();
+          loopDelay.reset();
+        }
+      });
     },
   });
 
@@ -107,6 +158,10 @@ async function main(): Promise<void> {
   let inFlight = 0;
   const server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => {
     inFlight += 1;
+    if (req.url?.startsWith("/bench/paid") === true) {
+      const start = process.hrtime.bigint();
+      res.once("finish", () => paidTimes.recordValue(Math.max(1, sinceUs(start))));
+    }
     void Promise.resolve(handle(req, res)).finally(() => {
       inFlight -= 1;
     });
