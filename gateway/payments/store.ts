@@ -135,8 +135,8 @@ export type FundsReservation =
 /**
  * Records a payment whose acceptance depends on what is unsettled on its account
  * (`payment.funds`): `record_payment` (migrations/006_funds_reservation.sql and
- * 007_record_on_serve.sql) locks the account for its own short transaction, sums the unsettled
- * payments, picks the first form whose bound allows that sum, and inserts the row in that form,
+ * 007_record_on_serve.sql) locks the account for its own short transaction, reads its unsettled total
+ * (`unsettled_totals`), picks the first form whose bound allows that sum, and inserts the row in that form,
  * with `served`'s response when that form is served on credit. Nothing is written when it is refused.
  *
  * Concurrent reservations on one database handle go out together, one statement per batch

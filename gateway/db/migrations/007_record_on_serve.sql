@@ -1,17 +1,102 @@
--- 007_record_on_serve: a payment served on credit is written once, with the response it bought.
+-- 007_record_on_serve: a payment is recorded with one write, and its funds check reads one row.
 --
--- Until now every escrow payment on credit cost two durable writes: reserve_payment inserted it
--- `reserved` before the upstream was called, and an UPDATE stored the response and made it
--- `verified`. Each write is a commit a paid request waits for, and the UPDATE rewrote the row and
--- every index entry it has. The gateway may instead call the upstream first and record the payment
--- after, in the one statement that checks the funds (gateway/payments/accept.ts says when): nothing
--- is served until this statement committed, so a crash in between forgets a payment that was
--- never served, and a refusal withholds the response.
+-- 1. Recorded once. Every escrow payment on credit cost two durable writes: reserve_payment
+-- inserted it `reserved` before the upstream was called, and an UPDATE stored the response and
+-- made it `verified`. The gateway may instead call the upstream first and record the payment
+-- after, in the one statement that checks the funds (gateway/payments/record.ts says when):
+-- nothing is served until that statement committed, so a crash in between forgets a payment that
+-- was never served, and a refusal withholds the response. record_payment is reserve_payment
+-- (migration 006, whose reasoning about the lock holds unchanged) with the response as three more
+-- arguments. A form may say `"served": true`: chosen, it records the row `verified` with the
+-- response (the settlement engine's work) instead of `reserved` without one.
 --
--- record_payment is reserve_payment (migration 006, whose reasoning about the lock holds
--- unchanged) with the response as three more arguments. A form may say `"served": true`: chosen,
--- it records the row `verified` with the response (the settlement engine's work) instead of
--- `reserved` without one. The response is ignored for other forms, which continue as before.
+-- 2. A running total. reserve_payment summed the account's unsettled payments on every call,
+-- under the account's lock: a cost that grows with the backlog, paid by every payment of that
+-- payer one at a time. An agent paying 100 times a second with a settlement horizon of several
+-- seconds has hundreds of unsettled rows, and its payments queue behind each other's sums. The
+-- total is kept in `unsettled_totals`, maintained by triggers on `payments`; record_payment reads
+-- one row.
+--
+-- Exactness: the total of an account is, at every commit, the sum of `amount` over its payments
+-- in an unsettled state (gateway/ledger/unsettled.ts UNSETTLED_STATES), because every new row and
+-- every change of a row's state adjusts it in the same transaction, and a payment's account and
+-- amount never change (payments_guard) nor are rows deleted (payments_forbid_delete). The
+-- property test test/gateway/ledger-totals.test.ts compares it with the sum after random changes.
+--
+-- Locks: a new row adjusts its total from a row trigger (one row per INSERT on the hot path);
+-- updates adjust theirs from a statement trigger that applies every account's change in key
+-- order, so the engine's multi-row updates and a batch of reservations (which lock accounts in
+-- sorted order too) cannot wait on each other in a cycle.
+
+CREATE TABLE unsettled_totals (
+  token    TEXT    NOT NULL,
+  payer    TEXT    NOT NULL,
+  payee    TEXT    NOT NULL,
+  chain_id BIGINT  NOT NULL,
+  scheme   TEXT    NOT NULL,
+  amount   NUMERIC NOT NULL CHECK (amount >= 0),
+  PRIMARY KEY (token, payer, payee, chain_id, scheme)
+);
+
+INSERT INTO unsettled_totals (token, payer, payee, chain_id, scheme, amount)
+SELECT token, payer, payee, chain_id, scheme, SUM(amount)
+  FROM payments
+ WHERE state IN ('reserved', 'verified', 'submitted')
+ GROUP BY token, payer, payee, chain_id, scheme;
+
+CREATE FUNCTION unsettled_totals_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.state IN ('reserved', 'verified', 'submitted') THEN
+    INSERT INTO unsettled_totals AS t (token, payer, payee, chain_id, scheme, amount)
+    VALUES (NEW.token, NEW.payer, NEW.payee, NEW.chain_id, NEW.scheme, NEW.amount)
+    ON CONFLICT (token, payer, payee, chain_id, scheme) DO UPDATE SET amount = t.amount + EXCLUDED.amount;
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER payments_unsettled_on_insert AFTER INSERT ON payments
+  FOR EACH ROW EXECUTE FUNCTION unsettled_totals_on_insert();
+
+CREATE FUNCTION unsettled_totals_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  r RECORD;
+BEGIN
+  -- One change per account whose total moves, applied in key order so the row locks are taken in
+  -- that order. A decrease is an UPDATE: an upsert would check the negative amount it proposes
+  -- against the CHECK before finding the row. The row exists: the payment entered an unsettled
+  -- state through an INSERT, which created it (or this migration did, from the sums).
+  FOR r IN
+    SELECT n.token, n.payer, n.payee, n.chain_id, n.scheme,
+           SUM(CASE WHEN n.state IN ('reserved', 'verified', 'submitted') THEN n.amount ELSE 0 END
+             - CASE WHEN o.state IN ('reserved', 'verified', 'submitted') THEN o.amount ELSE 0 END) AS delta
+      FROM new_rows n JOIN old_rows o ON o.id = n.id
+     WHERE (n.state IN ('reserved', 'verified', 'submitted')) <> (o.state IN ('reserved', 'verified', 'submitted'))
+     GROUP BY n.token, n.payer, n.payee, n.chain_id, n.scheme
+     ORDER BY n.token, n.payer, n.payee, n.chain_id, n.scheme
+  LOOP
+    IF r.delta > 0 THEN
+      INSERT INTO unsettled_totals AS t (token, payer, payee, chain_id, scheme, amount)
+      VALUES (r.token, r.payer, r.payee, r.chain_id, r.scheme, r.delta)
+      ON CONFLICT (token, payer, payee, chain_id, scheme) DO UPDATE SET amount = t.amount + EXCLUDED.amount;
+    ELSIF r.delta < 0 THEN
+      UPDATE unsettled_totals t SET amount = t.amount + r.delta
+       WHERE t.token = r.token AND t.payer = r.payer AND t.payee = r.payee AND t.chain_id = r.chain_id AND t.scheme = r.scheme;
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'no unsettled total for an account that had unsettled payments'
+          USING ERRCODE = 'check_violation', CONSTRAINT = 'unsettled_totals_consistent';
+      END IF;
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER payments_unsettled_on_update AFTER UPDATE ON payments
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION unsettled_totals_on_update();
+
+-- The check of migration 006, reading the running total, and recording the response of a served form.
 CREATE FUNCTION record_payment(
   p_payment_key         TEXT,
   p_scheme              TEXT,
@@ -56,19 +141,17 @@ BEGIN
     RETURN;
   END IF;
 
-  SELECT COALESCE(SUM(p.amount), 0) INTO v_unsettled
-    FROM payments p
-   WHERE p.token = p_token AND p.payer = p_payer AND p.payee = p_payee
-     AND p.state IN ('reserved', 'verified', 'submitted')
-     AND p.chain_id = p_chain_id AND p.scheme = p_scheme;
-  IF p_recent_ms IS NOT NULL THEN
-    v_unsettled := v_unsettled + (
-      SELECT COALESCE(SUM(p.amount), 0)
-        FROM payments p
-       WHERE p.token = p_token AND p.payer = p_payer AND p.payee = p_payee
-         AND p.state = 'confirmed' AND p.updated_at > now() - make_interval(secs => p_recent_ms / 1000.0::float8)
-         AND p.chain_id = p_chain_id AND p.scheme = p_scheme);
-  END IF;
+  SELECT COALESCE(
+           (SELECT t.amount FROM unsettled_totals t
+             WHERE t.token = p_token AND t.payer = p_payer AND t.payee = p_payee
+               AND t.chain_id = p_chain_id AND t.scheme = p_scheme), 0)
+       + CASE WHEN p_recent_ms IS NULL THEN 0 ELSE (
+           SELECT COALESCE(SUM(p.amount), 0)
+             FROM payments p
+            WHERE p.token = p_token AND p.payer = p_payer AND p.payee = p_payee
+              AND p.state = 'confirmed' AND p.updated_at > now() - make_interval(secs => p_recent_ms / 1000.0::float8)
+              AND p.chain_id = p_chain_id AND p.scheme = p_scheme) END
+    INTO v_unsettled;
 
   SELECT min(f.ord) INTO v_form
     FROM jsonb_array_elements(p_forms) WITH ORDINALITY AS f(value, ord)
@@ -95,7 +178,6 @@ BEGIN
   ON CONFLICT (payment_key) DO NOTHING
   RETURNING id INTO v_id;
   IF v_id IS NULL THEN
-    -- Taken meanwhile by a twin under another account's lock (same payer and nonce, other token).
     RETURN QUERY SELECT NULL::BIGINT, NULL::INTEGER, NULL::NUMERIC;
     RETURN;
   END IF;
