@@ -148,8 +148,11 @@ export const configSchema = z.object({
    * a token's deprecation or a spent nonce shows within this time. At most 5 s.
    */
   chainHeadMaxAgeMs: z.coerce.number().int().min(0).max(5_000).default(250),
-  /** Serve a payment on credit before recording it, recording it once with its response (docs/gateway-design.md). */
-  serveBeforeRecording: bool.default(true),
+  /**
+   * Serve a payment on credit before recording it, recording it once with its response
+   * (docs/gateway-design.md, *Recording once*). Off by default: on loopback it measured no gain.
+   */
+  serveBeforeRecording: bool.default(false),
   /** How often the settlement engine looks for work. At least three runs must fit in the horizon. */
   settlementIntervalMs: z.coerce.number().int().min(100).default(5_000),
   /**

@@ -11,7 +11,7 @@ import type { WalletClient } from "@nomicfoundation/hardhat-viem/types";
 import { type Database, openPostgres } from "../../gateway/db/index.js";
 import { closeTestBackends, testBackends, type TestDatabase } from "../../gateway/db/testing.js";
 import { createUnsettledLedger } from "../../gateway/ledger/index.js";
-import type { PaidRoute } from "../../gateway/payments/index.js";
+import type { PaidRoute, PaymentFlowDeps } from "../../gateway/payments/index.js";
 import { parseUsd } from "../../gateway/pricing/index.js";
 import {
   type FlowSystem,
@@ -73,10 +73,15 @@ for (const backend of testBackends()) {
       return payer;
     }
 
-    async function burst(payer: WalletClient, dbs: readonly [Database, Database], schemes?: (db: Database) => PaymentScheme[]) {
+    async function burst(
+      payer: WalletClient,
+      dbs: readonly [Database, Database],
+      schemes?: (db: Database) => PaymentScheme[],
+      flowDeps: Partial<PaymentFlowDeps> = {},
+    ) {
       const paths = [{ path: "/quote", route, handler: async () => ({ body: { ok: true, call: ++upstreamCalls } }) }];
-      apps = [await startApp(s, dbs[0], paths, schemes?.(dbs[0]))];
-      apps.push(await startApp(s, dbs[1], paths, schemes?.(dbs[1])));
+      apps = [await startApp(s, dbs[0], paths, schemes?.(dbs[0]), flowDeps)];
+      apps.push(await startApp(s, dbs[1], paths, schemes?.(dbs[1]), flowDeps));
       const before = (await paymentRows(db, "escrow")).length;
       // Every payment is signed first, then all are sent at once, alternating instances.
       const headers: { base: string; header: string }[] = [];
@@ -91,38 +96,41 @@ for (const backend of testBackends()) {
       return { bodies, rows };
     }
 
-    it(`serves exactly ${K} of ${N} concurrent payments against a commitment covering ${K}`, async () => {
-      const payer = await creditedPayer(8);
-      const { bodies, rows } = await burst(payer, [db, second]);
-      const served = bodies.filter((b) => b.status === 200);
-      expect(served).to.have.length(Number(K));
-      for (const b of served) expect(receiptOf(b.res)).to.include({ success: true, transaction: "" });
-      for (const b of bodies.filter((x) => x.status !== 200)) {
-        expect(b.status).to.equal(402);
-        expect(b.body.error).to.equal("insufficient_funds");
-      }
-      // Only the served ones were ever written, all of them waiting for the engine on credit.
-      expect(rows.map((r) => r.state)).to.deep.equal(Array(Number(K)).fill("verified"));
-      const owed = await createUnsettledLedger(db).unsettledAmount({
-        chainId: s.chainId,
-        token: s.usdc.address,
-        payer: payer.account.address,
-        payee: s.payTo,
-        scheme: "escrow",
-      });
-      const committed = (await s.escrow.read.commitmentOf([s.usdc.address, payer.account.address, s.payTo])).amount;
-      expect(owed).to.equal(committed);
+    for (const [mode, payerIndex] of [["reserved first", 8], ["served first, recorded once", 10]] as const) {
+      it(`serves exactly ${K} of ${N} concurrent payments against a commitment covering ${K} (${mode})`, async () => {
+        const serveBeforeRecording = mode !== "reserved first";
+        const payer = await creditedPayer(payerIndex);
+        const { bodies, rows } = await burst(payer, [db, second], undefined, { serveBeforeRecording });
+        const served = bodies.filter((b) => b.status === 200);
+        expect(served).to.have.length(Number(K));
+        for (const b of served) expect(receiptOf(b.res)).to.include({ success: true, transaction: "" });
+        for (const b of bodies.filter((x) => x.status !== 200)) {
+          expect(b.status).to.equal(402);
+          expect(b.body.error).to.equal("insufficient_funds");
+        }
+        // Only the served ones were ever written, all of them waiting for the engine on credit.
+        expect(rows.map((r) => r.state)).to.deep.equal(Array(Number(K)).fill("verified"));
+        const owed = await createUnsettledLedger(db).unsettledAmount({
+          chainId: s.chainId,
+          token: s.usdc.address,
+          payer: payer.account.address,
+          payee: s.payTo,
+          scheme: "escrow",
+        });
+        const committed = (await s.escrow.read.commitmentOf([s.usdc.address, payer.account.address, s.payTo])).amount;
+        expect(owed).to.equal(committed);
 
-      // All N were in flight before any was recorded, so each was served first and the refused
-      // ones were refused after their upstream call. Each instance has now seen the credit spent:
-      // the next payment is checked before its upstream is called.
-      const calls = upstreamCalls;
-      const accept = await offerFor(`${apps[0]!.base}/quote?i=late`, "escrow", s.usdc.address);
-      const late = await fetch(`${apps[0]!.base}/quote?i=late`, { headers: { "X-PAYMENT": await escrowHeader(s, payer, accept) } });
-      expect(late.status).to.equal(402);
-      expect(((await late.json()) as { error: string }).error).to.equal("insufficient_funds");
-      expect(upstreamCalls, "no upstream call for a payer known to be out of credit").to.equal(calls);
-    });
+        // Served first, all N were in flight before any was recorded, so the refused ones were
+        // refused after their upstream call. Each instance has now seen the credit spent: the next
+        // payment is checked before its upstream is called, as every payment is when reserved first.
+        const calls = upstreamCalls;
+        const accept = await offerFor(`${apps[0]!.base}/quote?i=late`, "escrow", s.usdc.address);
+        const late = await fetch(`${apps[0]!.base}/quote?i=late`, { headers: { "X-PAYMENT": await escrowHeader(s, payer, accept) } });
+        expect(late.status).to.equal(402);
+        expect(((await late.json()) as { error: string }).error).to.equal("insufficient_funds");
+        expect(upstreamCalls, "no upstream call for a payer known to be out of credit").to.equal(calls);
+      });
+    }
 
     it("would serve more than the commitment covers without the lock (the test above can fail)", async function () {
       // PGlite runs one statement at a time on its single connection, so the reservation cannot

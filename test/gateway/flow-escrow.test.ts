@@ -40,6 +40,11 @@ for (const backend of testBackends()) {
     let app: RunningApp;
     let upstreamCalls = 0;
     let upstreamDown = false;
+    const handler = async ({ ctx }: { ctx: { query: Record<string, unknown> } }) => {
+      upstreamCalls += 1;
+      if (upstreamDown) throw new Error("upstream down");
+      return { body: { city: ctx.query["city"] ?? "Lisbon", call: upstreamCalls } };
+    };
 
     before(async () => {
       s = await deployFlowSystem(viem);
@@ -50,11 +55,6 @@ for (const backend of testBackends()) {
         await s.escrow.write.deposit([token, amount * 1_000n], { account: s.agent2.account });
       }
       db = await backend.fresh();
-      const handler = async ({ ctx }: { ctx: { query: Record<string, unknown> } }) => {
-        upstreamCalls += 1;
-        if (upstreamDown) throw new Error("upstream down");
-        return { body: { city: ctx.query["city"] ?? "Lisbon", call: upstreamCalls } };
-      };
       app = await startApp(s, db, [
         { path: "/weather", route, handler },
         { path: "/weather-sync", route: syncRoute, handler },
@@ -187,25 +187,36 @@ for (const backend of testBackends()) {
       const unsettledBefore = await unsettled(usdc, payer);
       const rowsBefore = (await paymentRows(db, "escrow")).length;
       const [balanceBefore, commitmentBefore] = [await escrowBalance(usdc, payer), await commitment(usdc, payer)];
-      const accept = await offerFor(`${app.base}/weather`, "escrow", usdc);
-      const header = await escrowHeader(s, s.agent, accept);
-      upstreamDown = true;
-      const res = await fetch(`${app.base}/weather`, { headers: { "X-PAYMENT": header } });
-      expect(res.status).to.equal(502);
-      expect(((await res.json()) as { error: string; message: string }).message).to.match(/nothing was charged/);
-      expect(receiptOf(res)).to.include({ success: false, transaction: "" });
-      expect((await paymentRows(db, "escrow")).length, "nothing written").to.equal(rowsBefore);
-      expect(await unsettled(usdc, payer)).to.equal(unsettledBefore);
-      expect(await escrowBalance(usdc, payer)).to.equal(balanceBefore);
-      expect(await commitment(usdc, payer)).to.equal(commitmentBefore);
+      const serveFirst = await startApp(s, db, [{ path: "/weather", route, handler }], undefined, { serveBeforeRecording: true });
+      try {
+        const accept = await offerFor(`${serveFirst.base}/weather`, "escrow", usdc);
+        const header = await escrowHeader(s, s.agent, accept);
+        upstreamDown = true;
+        const res = await fetch(`${serveFirst.base}/weather`, { headers: { "X-PAYMENT": header } });
+        expect(res.status).to.equal(502);
+        expect(((await res.json()) as { error: string; message: string }).message).to.match(/nothing was charged/);
+        expect(receiptOf(res)).to.include({ success: false, transaction: "" });
+        expect((await paymentRows(db, "escrow")).length, "nothing written").to.equal(rowsBefore);
+        expect(await unsettled(usdc, payer)).to.equal(unsettledBefore);
+        expect(await escrowBalance(usdc, payer)).to.equal(balanceBefore);
+        expect(await commitment(usdc, payer)).to.equal(commitmentBefore);
 
-      // Never recorded, so the authorization is unused: the same payment buys the retry, once.
-      upstreamDown = false;
-      const retry = await fetch(`${app.base}/weather`, { headers: { "X-PAYMENT": header } });
-      expect(retry.status).to.equal(200);
-      const rows = (await paymentRows(db, "escrow")).slice(rowsBefore);
-      expect(rows.map((r) => r.state)).to.deep.equal(["verified"]);
-      expect(await unsettled(usdc, payer)).to.equal(unsettledBefore + PRICE.usdc);
+        // Never recorded, so the authorization is unused: the same payment buys the retry, once.
+        upstreamDown = false;
+        const retry = await fetch(`${serveFirst.base}/weather`, { headers: { "X-PAYMENT": header } });
+        expect(retry.status).to.equal(200);
+        const rows = (await paymentRows(db, "escrow")).slice(rowsBefore);
+        expect(rows.map((r) => r.state)).to.deep.equal(["verified"]);
+        expect(await unsettled(usdc, payer)).to.equal(unsettledBefore + PRICE.usdc);
+
+        // The same payment for another request: refused before its upstream is called.
+        const calls = upstreamCalls;
+        const other = await fetch(`${serveFirst.base}/weather?city=Braga`, { headers: { "X-PAYMENT": header } });
+        expect(((await other.json()) as { error: string }).error).to.equal("nonce_used");
+        expect(upstreamCalls).to.equal(calls);
+      } finally {
+        await serveFirst.close();
+      }
     });
 
     it("charges nothing when the upstream fails on a payment reserved first: the row is released and its key stays used", async () => {
@@ -215,7 +226,7 @@ for (const backend of testBackends()) {
       const checkFirst = await startApp(s, db, [{ path: "/weather", route, handler: async () => {
         calls += 1;
         throw new Error("upstream down");
-      } }], undefined, { serveBeforeRecording: false });
+      } }]);
       try {
         const unsettledBefore = await unsettled(usdc, payer);
         const accept = await offerFor(`${checkFirst.base}/weather`, "escrow", usdc);
