@@ -60,6 +60,8 @@ export async function startGatewayProcess(options: GatewayProcessOptions): Promi
     SETTLEMENT_WORKER: "false",
     BENCH_PORT: "0",
     ...(process.env["BENCH_RPC_BATCH"] === undefined ? {} : { BENCH_RPC_BATCH: process.env["BENCH_RPC_BATCH"] }),
+    // The gateway's own switch, for comparing the two ways of recording a payment on credit.
+    ...(process.env["SERVE_BEFORE_RECORDING"] === undefined ? {} : { SERVE_BEFORE_RECORDING: process.env["SERVE_BEFORE_RECORDING"] }),
     ...options.db.env,
   };
   // BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway processes.

@@ -150,9 +150,9 @@ export const configSchema = z.object({
   chainHeadMaxAgeMs: z.coerce.number().int().min(0).max(5_000).default(250),
   /**
    * Serve a payment on credit before recording it, recording it once with its response
-   * (docs/gateway-design.md, *Recording once*). Off by default: on loopback it measured no gain.
+   * (docs/gateway-design.md, *Recording once*): one durable write per paid request, not two.
    */
-  serveBeforeRecording: bool.default(false),
+  serveBeforeRecording: bool.default(true),
   /** How often the settlement engine looks for work. At least three runs must fit in the horizon. */
   settlementIntervalMs: z.coerce.number().int().min(100).default(5_000),
   /**

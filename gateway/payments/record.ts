@@ -24,7 +24,7 @@ export function isCreditForm(rules: SchemeRules | undefined, payment: VerifiedPa
 export function servesBeforeRecording(deps: PaymentFlowDeps, rules: SchemeRules | undefined, payment: VerifiedPayment): boolean {
   const funds = payment.funds;
   const preferred = funds?.forms[0];
-  if (deps.serveBeforeRecording !== true || funds === undefined || preferred === undefined) return false;
+  if (deps.serveBeforeRecording === false || funds === undefined || preferred === undefined) return false;
   if (!isCreditForm(rules, payment)(preferred)) return false;
   const decision = serveFirstPolicyOf(deps).decide(payment.paymentKey, funds.account);
   if (decision === "in-flight") throw new PaymentError("payment_in_flight", "this payment is already being processed");

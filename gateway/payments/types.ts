@@ -150,7 +150,7 @@ export interface PaymentFlowDeps {
   readonly discountFor?: (payer: Address) => Promise<{ readonly discountBps: number }>;
   /**
    * Whether a payment on credit may be served first and recorded once, with its response
-   * (serve-first.ts says which payers); default false, which reserves every payment before its
+   * (serve-first.ts says which payers); default true. False reserves every payment before its
    * upstream is called.
    */
   readonly serveBeforeRecording?: boolean;

@@ -90,7 +90,9 @@ for (const backend of testBackends()) {
 
       await until(async () => (await owed(db)) === 0, "the served call to settle");
       await gateway.engine()!.stop();
-      expect(await statesOf(db)).to.deep.equal({ "escrow:confirmed": 1, "escrow:released": 2, "exact:released": 1 });
+      // The escrow payments were served first (recorded only with a response): their failed calls
+      // wrote nothing. The exact one was reserved first and released.
+      expect(await statesOf(db)).to.deep.equal({ "escrow:confirmed": 1, "exact:released": 1 });
       const report = await ledgerAgainstChain(chain, db, fromBlock, [agent.address]);
       expect(report.problems).to.deep.equal([]);
       expect(report.settledOnChain).to.deep.equal({ [`escrow:${getAddress(chain.s.usdc.address)}`]: { count: 1, amount: 1_000n } });

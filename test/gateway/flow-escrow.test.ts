@@ -226,7 +226,7 @@ for (const backend of testBackends()) {
       const checkFirst = await startApp(s, db, [{ path: "/weather", route, handler: async () => {
         calls += 1;
         throw new Error("upstream down");
-      } }]);
+      } }], undefined, { serveBeforeRecording: false });
       try {
         const unsettledBefore = await unsettled(usdc, payer);
         const accept = await offerFor(`${checkFirst.base}/weather`, "escrow", usdc);
