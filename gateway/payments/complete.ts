@@ -101,17 +101,21 @@ async function completeServedFirst(
   respond: (receipt: Receipt) => StoredResponse,
 ): Promise<StoredResponse> {
   const rules = (deps.schemeRules ?? defaultSchemeRules)[reserved.payment.scheme];
-  const response = respond(deferredReceipt(reserved));
   let recorded: RecordedPayment;
+  let response: StoredResponse;
   try {
-    recorded = await recordForFlow(deps, rules, reserved.payment, reserved.fingerprint, undefined, response);
-  } catch (error) {
+    response = respond(deferredReceipt(reserved));
+    try {
+      recorded = await recordForFlow(deps, rules, reserved.payment, reserved.fingerprint, undefined, response);
+    } catch (error) {
+      const receipt = failureReceipt(reserved, "the payment was not accepted; nothing was charged");
+      if (isPaymentError(error)) throw new PaymentError(error.code, error.message, { ...error.details, receipt }, { cause: error });
+      throw new PaymentError("database_unavailable", "the payment could not be recorded; nothing was charged", { receipt }, { cause: error });
+    }
+  } finally {
+    // However it ended, this request is no longer serving the payment: a retry may try again.
     servedFirstDone(deps, reserved.payment);
-    const receipt = failureReceipt(reserved, "the payment was not accepted; nothing was charged");
-    if (isPaymentError(error)) throw new PaymentError(error.code, error.message, { ...error.details, receipt }, { cause: error });
-    throw new PaymentError("database_unavailable", "the payment could not be recorded; nothing was charged", { receipt }, { cause: error });
   }
-  servedFirstDone(deps, reserved.payment);
   if (recorded.id === undefined) {
     const outcome = await reserved.recordWhenServed.conflict();
     return outcome.kind === "replay" ? outcome.response : completePayment(deps, outcome.reserved, respond);

@@ -219,6 +219,32 @@ for (const backend of testBackends()) {
       }
     });
 
+    it("lets a payment served first be retried when its response could not even be built", async () => {
+      let broken = true;
+      const serveFirst = await startApp(
+        s,
+        db,
+        [{ path: "/weather", route, handler: async () => (broken ? { body: { unencodable: 1n } } : { body: { ok: true } }) }],
+        undefined,
+        { serveBeforeRecording: true },
+      );
+      try {
+        const rowsBefore = (await paymentRows(db, "escrow")).length;
+        const accept = await offerFor(`${serveFirst.base}/weather`, "escrow", s.usdc.address);
+        const header = await escrowHeader(s, s.agent, accept);
+        const first = await fetch(`${serveFirst.base}/weather`, { headers: { "X-PAYMENT": header } });
+        expect(first.status).to.not.equal(200);
+        expect((await paymentRows(db, "escrow")).length, "nothing written").to.equal(rowsBefore);
+        // Not left "in flight": the same payment buys the retry.
+        broken = false;
+        const retry = await fetch(`${serveFirst.base}/weather`, { headers: { "X-PAYMENT": header } });
+        expect(retry.status).to.equal(200);
+        expect((await paymentRows(db, "escrow")).slice(rowsBefore).map((r) => r.state)).to.deep.equal(["verified"]);
+      } finally {
+        await serveFirst.close();
+      }
+    });
+
     it("charges nothing when the upstream fails on a payment reserved first: the row is released and its key stays used", async () => {
       const usdc = s.usdc.address;
       const payer = s.agent.account.address;
