@@ -70,10 +70,21 @@ export function paid(flow: PaymentFlow, route: PaidRoute, handler: PaidHandler, 
       charged: false,
     };
     s.observedPayment = observed;
+    // A payment served first has not been checked against earlier requests yet: one that turns
+    // out recorded already (a retry reaching a process that did not know its key) is answered as
+    // a replay, never with a failure that says nothing was charged.
+    const replayedInstead = async (): Promise<boolean> => {
+      const earlier = await flow.earlierOutcome(reserved);
+      if (earlier === undefined) return false;
+      s.log.info("replayed a stored response");
+      send(ctx, earlier);
+      return true;
+    };
     try {
       // Counted against the verified payer only now: a claimed address could be anyone's.
       await s.rateLimit?.identify(payment.payer);
     } catch (error) {
+      if (await replayedInstead()) return;
       s.receipt = await flow.releasePayment(reserved, "rate limited");
       throw error;
     }
@@ -83,16 +94,20 @@ export function paid(flow: PaymentFlow, route: PaidRoute, handler: PaidHandler, 
       upstream = await handler({ ctx, body, payment: reserved });
     } catch (error) {
       s.log.warn({ err: error }, "upstream failed; releasing the payment");
+      if (await replayedInstead()) return;
       s.receipt = await flow.releasePayment(reserved, "upstream failed");
       throw upstreamFailed("the upstream service failed", s.receipt);
     }
     const status = upstream.status ?? 200;
-    if (status >= 500) {
+    // Not an HTTP status (a handler's bug): it could be neither relayed nor stored.
+    if (!Number.isInteger(status) || status < 100 || status > 599 || status >= 500) {
+      if (await replayedInstead()) return;
       s.receipt = await flow.releasePayment(reserved, `upstream answered ${status}`);
       throw upstreamFailed(`the upstream service answered ${status}`, s.receipt);
     }
     if (status >= 400) {
       // The request itself was refused (bad query...): relay the answer, but do not charge for it.
+      if (await replayedInstead()) return;
       const receipt = await flow.releasePayment(reserved, `upstream answered ${status}`);
       send(ctx, withReceipt(serialize(upstream, status), receipt));
       return;

@@ -9,7 +9,7 @@ import {
   isPaymentError,
   v1NetworkName,
 } from "../x402/index.js";
-import { type RecordedPayment, confirmPayment, failPayment, keepUnserved, markVerified, recordServed, releaseRow } from "./store.js";
+import { type RecordedPayment, confirmPayment, findPayment, failPayment, keepUnserved, markVerified, recordServed, releaseRow } from "./store.js";
 import type { PaymentFlowDeps, Receipt, RecordWhenServed, ReservedPayment, StoredResponse } from "./types.js";
 
 /**
@@ -123,6 +123,22 @@ async function completeServedFirst(
   if (recorded.served) return response;
   const settlement = settlementModeOf(rules, recorded.payment);
   return completePayment(deps, { ...reserved, id: recorded.id, recordWhenServed: undefined, payment: recorded.payment, settlement }, respond);
+}
+
+/**
+ * For a payment served first (no row of its own yet) whose request is about to fail (rate limit,
+ * upstream failure): whether an earlier request recorded it already, which this process did not
+ * know (another instance served it, or this one restarted). Then the failure must not say
+ * "nothing was charged": the request gets what a replay gets, the stored response when it is the
+ * same request, else the refusal (thrown: `nonce_used`, `payment_in_flight`). Undefined when the
+ * payment was never recorded, or has no row of its own to look for.
+ */
+export async function earlierOutcome(deps: PaymentFlowDeps, reserved: ReservedPayment): Promise<StoredResponse | undefined> {
+  if (reserved.id !== undefined) return undefined;
+  if ((await findPayment(deps.db, reserved.payment.paymentKey)) === undefined) return undefined;
+  servedFirstDone(deps, reserved.payment);
+  const outcome = await reserved.recordWhenServed.conflict();
+  return outcome.kind === "replay" ? outcome.response : undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { ResourceDescription } from "../schemes/types.js";
 import { acceptPayment } from "./accept.js";
-import { completePayment, releasePayment } from "./complete.js";
+import { completePayment, earlierOutcome, releasePayment } from "./complete.js";
 import { buildChallenge, quoteOffers } from "./offers.js";
 import type {
   AcceptResult,
@@ -18,7 +18,7 @@ import type {
 export * from "./types.js";
 export { DEFAULT_MAX_TIMEOUT_SECONDS, buildChallenge, offerV2, quoteOffers } from "./offers.js";
 export { DEFAULT_SERVE_LEASE_SECONDS, acceptPayment } from "./accept.js";
-export { completePayment, deferredReceipt, failureReceipt, releasePayment } from "./complete.js";
+export { completePayment, deferredReceipt, earlierOutcome, failureReceipt, releasePayment } from "./complete.js";
 export { defaultSchemeRules, exactReplayIdentity } from "./scheme-rules.js";
 export { type PaymentRow, rowPayment } from "./store.js";
 
@@ -34,6 +34,8 @@ export interface PaymentFlow {
   acceptPayment(headers: PaymentHeaders, offers: readonly QuotedOffer[], fingerprint: string): Promise<AcceptResult>;
   completePayment(reserved: ReservedPayment, respond: (receipt: Receipt) => StoredResponse): Promise<StoredResponse>;
   releasePayment(reserved: ReservedPayment, reason: string): Promise<Receipt>;
+  /** Before failing a payment served first: the stored response if an earlier request recorded it (see complete.ts). */
+  earlierOutcome(reserved: ReservedPayment): Promise<StoredResponse | undefined>;
 }
 
 export function createPaymentFlow(deps: PaymentFlowDeps): PaymentFlow {
@@ -43,5 +45,6 @@ export function createPaymentFlow(deps: PaymentFlowDeps): PaymentFlow {
     acceptPayment: (headers, offers, fingerprint) => acceptPayment(deps, headers, offers, fingerprint),
     completePayment: (reserved, respond) => completePayment(deps, reserved, respond),
     releasePayment: (reserved, reason) => releasePayment(deps, reserved, reason),
+    earlierOutcome: (reserved) => earlierOutcome(deps, reserved),
   };
 }

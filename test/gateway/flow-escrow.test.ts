@@ -245,6 +245,40 @@ for (const backend of testBackends()) {
       }
     });
 
+    it("answers a retry that reaches another instance while the upstream fails with the stored response, not 'nothing was charged'", async () => {
+      // Two instances behind one public address, so each accepts the other's payments.
+      const publicUrl = "https://gateway.example";
+      const [a, b] = [
+        await startApp(s, db, [{ path: "/weather", route, handler }], undefined, { serveBeforeRecording: true }, publicUrl),
+        await startApp(s, db, [{ path: "/weather", route, handler }], undefined, { serveBeforeRecording: true }, publicUrl),
+      ];
+      try {
+        const accept = await offerFor(`${a.base}/weather?city=Evora`, "escrow", s.usdc.address);
+        const header = await escrowHeader(s, s.agent, accept);
+        const first = await fetch(`${a.base}/weather?city=Evora`, { headers: { "X-PAYMENT": header } });
+        expect(first.status).to.equal(200);
+        const body = await first.text();
+        const rowsBefore = (await paymentRows(db, "escrow")).length;
+
+        // Instance b has never seen this key: it serves first, the upstream fails, and only then
+        // does it find the payment recorded.
+        upstreamDown = true;
+        const callsBefore = upstreamCalls;
+        const retry = await fetch(`${b.base}/weather?city=Evora`, { headers: { "X-PAYMENT": header } });
+        expect(upstreamCalls, "served first on b").to.equal(callsBefore + 1);
+        expect(retry.status).to.equal(200);
+        expect(await retry.text()).to.equal(body);
+        expect(retry.headers.get("x-payment-response")).to.equal(first.headers.get("x-payment-response"));
+        const other = await fetch(`${b.base}/weather?city=Porto`, { headers: { "X-PAYMENT": header } });
+        expect(other.status).to.equal(402);
+        expect(((await other.json()) as { error: string }).error).to.equal("nonce_used");
+        expect((await paymentRows(db, "escrow")).length).to.equal(rowsBefore);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
     it("charges nothing when the upstream fails on a payment reserved first: the row is released and its key stays used", async () => {
       const usdc = s.usdc.address;
       const payer = s.agent.account.address;

@@ -111,9 +111,12 @@ export async function startApp(
   paths: readonly PaidPath[],
   schemes = realSchemes(s, db),
   flowDeps: Partial<PaymentFlowDeps> = {},
+  /** Several instances behind one public address (PUBLIC_URL) accept each other's payments. */
+  publicUrl?: string,
 ): Promise<RunningApp> {
   const flow = createPaymentFlow({ db, schemes, tokens: () => s.priced, payTo: s.payTo, ...flowDeps });
   const app = createApp({
+    ...(publicUrl === undefined ? {} : { publicUrl }),
     logger: silentLogger(),
     db,
     publicClient: s.publicClient,

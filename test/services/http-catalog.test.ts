@@ -40,6 +40,7 @@ function recordingFlow() {
       calls.released.push(reason);
       return { version: 1, value: "released", success: false };
     },
+    earlierOutcome: async () => undefined,
   };
   return { flow, calls };
 }

@@ -28,6 +28,11 @@
 -- order, so the engine's multi-row updates and a batch of reservations (which lock accounts in
 -- sorted order too) cannot wait on each other in a cycle.
 
+-- Gateways of the previous release may be writing payments while this runs: with no trigger yet,
+-- a row they insert or move between the fill and the triggers would be missed by both, and the
+-- total wrong for good. Nobody writes payments until this transaction commits (reads go on).
+LOCK TABLE payments IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE unsettled_totals (
   token    TEXT    NOT NULL,
   payer    TEXT    NOT NULL,
