@@ -11,7 +11,7 @@ import {
   escrowPaymentKey,
   escrowPayloadSchema,
 } from "../../gateway/schemes/index.js";
-import { caip2 } from "../../gateway/x402/index.js";
+import { rowFields } from "../../gateway/payments/store.js";
 import type { EscrowWirePayload } from "./sign.js";
 
 /** What the escrow scheme's verify returns for this payload, decided async (a committed payer). */
@@ -32,7 +32,7 @@ export function verifiedEscrowPayment(chainId: number, escrow: Address, wire: Es
   };
 }
 
-const COLUMNS = 15;
+const COLUMNS = 16;
 const ROWS_PER_INSERT = 500;
 const BODY = Buffer.from('{"city":"Lisbon","temperatureC":21}');
 
@@ -43,17 +43,7 @@ export async function insertVerified(db: Database, payments: readonly VerifiedPa
     const values: SqlValue[] = [];
     const tuples = chunk.map((p, i) => {
       values.push(
-        p.paymentKey,
-        p.scheme,
-        caip2(p.chainId),
-        p.chainId,
-        p.token.toLowerCase(),
-        p.payer.toLowerCase(),
-        p.payee.toLowerCase(),
-        p.amount,
-        p.nonce,
-        p.validBefore === null ? null : new Date(Number(p.validBefore) * 1000),
-        `GET /bench/paid ${start + i}`,
+        ...rowFields(p, `GET /bench/paid ${start + i}`, undefined),
         p.settlementData,
         200,
         { "content-type": "application/json" },
@@ -64,7 +54,7 @@ export async function insertVerified(db: Database, payments: readonly VerifiedPa
     });
     await db.query(
       `INSERT INTO payments (payment_key, scheme, network, chain_id, token, payer, payee, amount, nonce, valid_before,
-                             request_fingerprint, payload, response_status, response_headers, response_body, state)
+                             request_fingerprint, tx_hash, payload, response_status, response_headers, response_body, state)
        VALUES ${tuples.join(", ")}`,
       values,
     );

@@ -99,8 +99,8 @@ export function paid(flow: PaymentFlow, route: PaidRoute, handler: PaidHandler, 
       throw upstreamFailed("the upstream service failed", s.receipt);
     }
     const status = upstream.status ?? 200;
-    // Not an HTTP status (a handler's bug): it could be neither relayed nor stored.
-    if (!Number.isInteger(status) || status < 100 || status > 599 || status >= 500) {
+    // A server error, or not an HTTP status at all (a handler's bug: it could be neither relayed nor stored).
+    if (!Number.isInteger(status) || status < 100 || status >= 500) {
       if (await replayedInstead()) return;
       s.receipt = await flow.releasePayment(reserved, `upstream answered ${status}`);
       throw upstreamFailed(`the upstream service answered ${status}`, s.receipt);

@@ -75,8 +75,7 @@ export async function acceptPayment(
   // Served on credit first, recorded with its response after (one write instead of two): nothing
   // is written yet, and completePayment's recording decides whether the response is given.
   if (servesBeforeRecording(deps, rules, payment)) {
-    const conflict = async () => replayOf(await findPayment(deps.db, payment.paymentKey));
-    const reserved = { version: envelope.x402Version, offer, payment, fingerprint, settlement: "async", recordWhenServed: { conflict } } as const;
+    const reserved = { version: envelope.x402Version, offer, payment, fingerprint, settlement: "async", recordWhenServed: { conflict: replayOf } } as const;
     return { kind: "reserved", reserved };
   }
 

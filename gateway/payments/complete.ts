@@ -117,7 +117,7 @@ async function completeServedFirst(
     servedFirstDone(deps, reserved.payment);
   }
   if (recorded.id === undefined) {
-    const outcome = await reserved.recordWhenServed.conflict();
+    const outcome = await reserved.recordWhenServed.conflict(await findPayment(deps.db, reserved.payment.paymentKey));
     return outcome.kind === "replay" ? outcome.response : completePayment(deps, outcome.reserved, respond);
   }
   if (recorded.served) return response;
@@ -135,9 +135,10 @@ async function completeServedFirst(
  */
 export async function earlierOutcome(deps: PaymentFlowDeps, reserved: ReservedPayment): Promise<StoredResponse | undefined> {
   if (reserved.id !== undefined) return undefined;
-  if ((await findPayment(deps.db, reserved.payment.paymentKey)) === undefined) return undefined;
+  const row = await findPayment(deps.db, reserved.payment.paymentKey);
+  if (row === undefined) return undefined;
   servedFirstDone(deps, reserved.payment);
-  const outcome = await reserved.recordWhenServed.conflict();
+  const outcome = await reserved.recordWhenServed.conflict(row);
   return outcome.kind === "replay" ? outcome.response : undefined;
 }
 

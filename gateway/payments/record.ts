@@ -64,7 +64,7 @@ export async function recordForFlow(
     throw error;
   }
   const creditMax = funds.forms.find(onCredit)?.maxUnsettled;
-  const tookCredit = onCredit({ maxUnsettled: 0n, settlementData: recorded.payment.settlementData });
+  const tookCredit = settlementModeOf(rules, recorded.payment) === "async";
   const roomy = recorded.unsettled !== undefined && tookCredit && hasRoom(creditMax, recorded.unsettled, payment.amount);
   // A taken key says nothing about the account's room: leave that as it was.
   if (recorded.id !== undefined || roomy) policy.recorded(payment.paymentKey, funds.account, roomy);

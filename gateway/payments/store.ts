@@ -278,8 +278,12 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** $1..$12 of both inserts: what was paid, by whom, for which request. */
-function rowFields(payment: VerifiedPayment, fingerprint: string, txHash: string | undefined): SqlValue[] {
+/**
+ * The first twelve columns of a payment row, in this order: payment_key, scheme, network,
+ * chain_id, token, payer, payee, amount, nonce, valid_before, request_fingerprint, tx_hash.
+ * What was paid, by whom, for which request; every insert of a payment starts with them.
+ */
+export function rowFields(payment: VerifiedPayment, fingerprint: string, txHash: string | undefined): SqlValue[] {
   const validBefore =
     payment.validBefore === null
       ? null

@@ -3,6 +3,7 @@ import type { Database } from "../db/index.js";
 import type { NanoUsd, PriceSource } from "../pricing/index.js";
 import type { JsonValue, Offer, PaymentScheme, TokenInfo, VerifiedPayment } from "../schemes/types.js";
 import type { X402Version } from "../x402/index.js";
+import type { PaymentRow } from "./store.js";
 
 /**
  * The payment flow's vocabulary. Nothing here knows about HTTP: the adapter turns requests into
@@ -185,9 +186,10 @@ interface PaymentInHand {
 export interface RecordWhenServed {
   /**
    * What this request gets when another one recorded the same payment first (a concurrent twin,
-   * or a retry): the stored response if it is the same request, else the refusal (thrown).
+   * or a retry), given that row: the stored response if it is the same request, else the refusal
+   * (thrown).
    */
-  readonly conflict: () => Promise<AcceptResult>;
+  readonly conflict: (row: PaymentRow | undefined) => Promise<AcceptResult>;
 }
 
 export type AcceptResult =
