@@ -161,6 +161,11 @@ export const configSchema = z.object({
    * engine falls back to estimating it, which costs most of the throughput.
    */
   settlementBatchMax: z.coerce.number().int().min(1).max(500).default(200),
+  /**
+   * Which settlement batches are simulated before they are sent: `retries` (payments that failed
+   * before; bench section 4 measured the simulation as the node's largest cost) or `always`.
+   */
+  settlementSimulation: z.enum(["retries", "always"]).default("retries"),
   /** Run the settlement engine in this process (every instance may: they share work through row locks). */
   settlementWorker: bool.default(true),
   /** Blocks a transfer proof needs (1 on SKALE: instant finality). */
@@ -224,6 +229,7 @@ const envNames: Record<keyof GatewayConfig, string> = {
   serveBeforeRecording: "SERVE_BEFORE_RECORDING",
   settlementIntervalMs: "SETTLEMENT_INTERVAL_MS",
   settlementBatchMax: "SETTLEMENT_BATCH_MAX",
+  settlementSimulation: "SETTLEMENT_SIMULATION",
   settlementWorker: "SETTLEMENT_WORKER",
   transferMinConfirmations: "TRANSFER_MIN_CONFIRMATIONS",
   transferMaxAgeSeconds: "TRANSFER_MAX_AGE_SECONDS",

@@ -60,6 +60,7 @@ export interface SettlementEngineOptions {
   readonly log: Logger;
   readonly intervalMs?: number;
   readonly batchMax?: number;
+  readonly simulation?: "always" | "retries";
 }
 
 export interface SettlementEngine {
@@ -291,6 +292,7 @@ export async function createGateway(deps: GatewayDeps): Promise<GatewayParts> {
           log: logger,
           intervalMs: config.settlementIntervalMs,
           batchMax: config.settlementBatchMax,
+          simulation: config.settlementSimulation,
         });
         const running = engine;
         closers.push(() => running.stop());

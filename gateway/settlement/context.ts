@@ -3,6 +3,7 @@ import { type Database, describeError } from "../db/index.js";
 import { PaymentError } from "../x402/errors.js";
 import type { Logger } from "../log.js";
 import type { GasState } from "./gas.js";
+import type { SimulationState } from "./simulation.js";
 import type { Backoff, Lease } from "./queue.js";
 import type { EngineChain } from "./types.js";
 
@@ -20,6 +21,8 @@ export interface ChainContext {
   readonly reservedGraceMs: number;
   /** Gas ceiling and contract payers, kept across cycles. */
   readonly gas: GasState;
+  /** Which batches are simulated before they are sent, and the last revert seen. */
+  readonly simulation: SimulationState;
 }
 
 export function lease(ctx: ChainContext): Lease {

@@ -15,10 +15,11 @@ import { escrowSettlementData } from "../schemes/escrow/settle.js";
 import { chainUnavailable } from "../schemes/chain.js";
 import { LeaseLostError, leaseBatch, markBroadcast, storeBatch } from "./batches.js";
 import { type ChainContext, type Tally, later, lease, loggable } from "./context.js";
-import { type CycleFunds, batchGasCap, boundedLimit, cycleFunds, payersWithCode, rememberContractPayers } from "./gas.js";
+import { type CycleFunds, batchGasCap, boundedLimit, classifyPayers, cycleFunds, payersWithCode, rememberContractPayers } from "./gas.js";
 import { claimDue, requeue } from "./queue.js";
 import { type Resolution, addTally, afterRevertedBatch, applyResolutions, recordReceipt, resolveRefusal } from "./resolve.js";
 import { type PaymentRow, toVerifiedPayment } from "./rows.js";
+import { cycleMaySkipSimulation, firstAttempt } from "./simulation.js";
 
 /**
  * One chain's share of a cycle: claim due payments, group them per (token, payee), and for each
@@ -46,7 +47,14 @@ export async function settleChain(ctx: ChainContext, batchMax: number, batchesPe
   const limit = batchMax * batchesPerCycle;
   const rows = await claimDue(ctx.db, ctx.chain.chainId, limit, lease(ctx));
   if (rows.length === 0) return { claimed: 0, batches: 0, full: false };
-  const cycle: Cycle = { funds: cycleFunds(ctx), chainNonce: settled(pendingNonce(ctx)), storing: serial(), sent: Promise.resolve() };
+  let skip: Promise<boolean> | undefined;
+  const cycle: Cycle = {
+    funds: cycleFunds(ctx),
+    chainNonce: settled(pendingNonce(ctx)),
+    storing: serial(),
+    sent: Promise.resolve(),
+    maySkipSimulation: () => (skip ??= cycleMaySkipSimulation(ctx)),
+  };
   const queue = groups(rows, batchMax);
   const receipts: Promise<void>[] = [];
   let batches = 0;
@@ -89,6 +97,8 @@ interface Cycle {
   readonly storing: Serial;
   /** Settles when the node has answered the broadcast of the last batch stored (either way). */
   sent: Promise<void>;
+  /** Whether first-attempt batches go unsimulated this cycle; asked once, when the first needs it. */
+  readonly maySkipSimulation: () => Promise<boolean>;
 }
 
 type Serial = <T>(step: () => Promise<T>) => Promise<T>;
@@ -109,12 +119,14 @@ function recordFailed(ctx: ChainContext, batch: InFlight, error: unknown): void 
 
 /**
  * Payments of one (token, payee), in claim order, cut into batches of at most `batchMax`. Payments
- * back from a reverted batch are batched apart: they take the estimated path, the rest need not.
+ * are batched apart by how they are prepared: back from a reverted batch (the estimated path),
+ * failed before (simulated), or on their first attempt (which may skip the simulation), so one
+ * payment's history does not decide its batch-mates' path.
  */
 export function groups(rows: readonly PaymentRow[], batchMax: number): PaymentRow[][] {
   const byPair = new Map<string, PaymentRow[]>();
   for (const row of rows) {
-    const key = `${row.token}:${row.payee}:${afterRevertedBatch(row)}`;
+    const key = `${row.token}:${row.payee}:${preparation(row)}`;
     const list = byPair.get(key) ?? [];
     list.push(row);
     byPair.set(key, list);
@@ -124,6 +136,11 @@ export function groups(rows: readonly PaymentRow[], batchMax: number): PaymentRo
     for (let i = 0; i < list.length; i += batchMax) batches.push(list.slice(i, i + batchMax));
   }
   return batches;
+}
+
+function preparation(row: PaymentRow): "estimated" | "simulated" | "first" {
+  if (afterRevertedBatch(row)) return "estimated";
+  return firstAttempt(row) ? "first" : "simulated";
 }
 
 async function sendGroup(
@@ -153,7 +170,10 @@ async function sendGroup(
   let prepared: PreparedEscrowBatch;
   try {
     const careful = rows.some(afterRevertedBatch);
-    prepared = (careful ? undefined : await prepareBounded(ctx, sender, payments)) ?? (await prepareEstimated(ctx, sender, payments));
+    const unsimulated = !careful && rows.every(firstAttempt) && (await cycle.maySkipSimulation());
+    prepared = unsimulated
+      ? await prepareUnsimulated(ctx, sender, payments)
+      : ((careful ? undefined : await prepareBounded(ctx, sender, payments)) ?? (await prepareEstimated(ctx, sender, payments)));
   } catch (error) {
     await retryAll(ctx, rows, error, tally);
     return undefined;
@@ -290,6 +310,16 @@ async function prepareBounded(ctx: ChainContext, sender: Address, payments: read
     rememberContractPayers(ctx, withCode);
   }
   return undefined;
+}
+
+/**
+ * Sends every entry with its bounded limit, unsimulated: the receipt's `PaymentFailed` events say
+ * which the escrow skipped, and those are resolved as a simulated refusal would be (docs
+ * settlement-engine.md, "Simulation"). A bound above the cap is simulated and estimated all the same.
+ */
+async function prepareUnsimulated(ctx: ChainContext, sender: Address, payments: readonly VerifiedPayment[]): Promise<PreparedEscrowBatch> {
+  const [cap] = await Promise.all([batchGasCap(ctx), classifyPayers(ctx, payments.map((p) => p.payer))]);
+  return prepareEscrowBatch({ publicClient: ctx.chain.publicClient, escrow: ctx.chain.escrow, sender, payments, gasLimit: boundedLimit(ctx, cap), simulate: false });
 }
 
 /** Simulations a bounded batch gets before it takes the estimated path. */

@@ -1,6 +1,7 @@
 import { type ChainContext, type Tally, emptyTally, loggable } from "./context.js";
 import { settleChain } from "./cycle.js";
 import { newGasState } from "./gas.js";
+import { SIMULATION_POLICIES, newSimulationState } from "./simulation.js";
 import { reconcileAbandoned, reconcileInFlight } from "./reconcile.js";
 import { DEFAULTS, type CycleSummary, type ReconcileSummary, type SettlementEngine, type SettlementEngineOptions } from "./types.js";
 
@@ -30,6 +31,8 @@ export function createSettlementEngine(opts: SettlementEngineOptions): Settlemen
     throw new RangeError(`leaseMs (${leaseMs}) must exceed receiptTimeoutMs (${receiptTimeoutMs}) by more than 10 s`);
   }
   if (opts.workerId.trim() === "") throw new RangeError("workerId must not be empty");
+  const simulation = opts.simulation ?? DEFAULTS.simulation;
+  if (!SIMULATION_POLICIES.includes(simulation)) throw new RangeError(`simulation must be one of ${SIMULATION_POLICIES.join(", ")}, got ${String(simulation)}`);
   if (opts.maxBatchGas !== undefined && opts.maxBatchGas < 1_000_000n) throw new RangeError("maxBatchGas must be at least 1,000,000");
   const chainIds = opts.chains.map((c) => c.chainId);
   if (new Set(chainIds).size !== chainIds.length) throw new RangeError("one engine entry per chain");
@@ -49,6 +52,7 @@ export function createSettlementEngine(opts: SettlementEngineOptions): Settlemen
     lookbackBlocks,
     reservedGraceMs,
     gas: newGasState(opts.maxBatchGas),
+    simulation: newSimulationState(simulation),
   }));
 
   // Serialises this engine's operations (timer cycles, tests calling runOnce, reconcile).

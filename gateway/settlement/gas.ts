@@ -28,18 +28,25 @@ export interface GasState {
   capReadAt: number;
   /**
    * Payers seen with code (a contract wallet, an EIP-7702 account), counted at the ERC-1271 bound.
-   * Only ever grows within a process (bounded by {@link CONTRACT_PAYERS_KEPT}): a payer that loses
+   * Only ever grows within a process (bounded by {@link PAYERS_KEPT}): a payer that loses
    * its code is just over-provisioned.
    */
   readonly contractPayers: Set<string>;
+  /**
+   * Payers looked up without code, so an unsimulated batch (which has no simulation to reveal a
+   * payer with code) need not look them up again. Bounded like `contractPayers`. One that gains
+   * code later (an EIP-7702 delegation) shows up as a starved entry or a reverted batch, and its
+   * payments are then simulated, which finds it.
+   */
+  readonly eoaPayers: Set<string>;
 }
 
 /** The block gas limit is read again this often: chains do raise or lower it, rarely. */
 const CAP_TTL_MS = 10 * 60_000;
-const CONTRACT_PAYERS_KEPT = 10_000;
+const PAYERS_KEPT = 10_000;
 
 export function newGasState(configuredCap: bigint | undefined): GasState {
-  return { configuredCap, cap: undefined, capReadAt: Number.NEGATIVE_INFINITY, contractPayers: new Set() };
+  return { configuredCap, cap: undefined, capReadAt: Number.NEGATIVE_INFINITY, contractPayers: new Set(), eoaPayers: new Set() };
 }
 
 /**
@@ -93,8 +100,27 @@ export async function payersWithCode(ctx: ChainContext, payers: readonly Address
 }
 
 export function rememberContractPayers(ctx: ChainContext, payers: readonly Address[]): void {
-  const known = ctx.gas.contractPayers;
-  if (known.size + payers.length > CONTRACT_PAYERS_KEPT) known.clear();
+  remember(ctx.gas.contractPayers, payers);
+  for (const payer of payers) ctx.gas.eoaPayers.delete(payer.toLowerCase());
+}
+
+/**
+ * Looks up the payers this process has not classified yet, so the bound counts each at what it
+ * is: an unsimulated batch that counted a contract wallet as an EOA would starve it or revert.
+ * Throws `chain_unavailable` when the node cannot say.
+ */
+export async function classifyPayers(ctx: ChainContext, payers: readonly Address[]): Promise<void> {
+  const { contractPayers, eoaPayers } = ctx.gas;
+  const unknown = payers.filter((payer) => !contractPayers.has(payer.toLowerCase()) && !eoaPayers.has(payer.toLowerCase()));
+  if (unknown.length === 0) return;
+  const withCode = await payersWithCode(ctx, unknown);
+  const contracts = new Set(withCode.map((payer) => payer.toLowerCase()));
+  rememberContractPayers(ctx, withCode);
+  remember(eoaPayers, unknown.filter((payer) => !contracts.has(payer.toLowerCase())));
+}
+
+function remember(known: Set<string>, payers: readonly Address[]): void {
+  if (known.size + payers.length > PAYERS_KEPT) known.clear();
   for (const payer of payers) known.add(payer.toLowerCase());
 }
 

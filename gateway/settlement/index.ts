@@ -5,6 +5,7 @@
 export { createSettlementEngine } from "./engine.js";
 export { settlementBacklog, type SettlementBacklog } from "./backlog.js";
 export { PAYMENT_RETRY_LIMIT, failurePolicy, type FailurePolicy } from "./policy.js";
+export { SIMULATION_POLICIES, type SimulationPolicy } from "./simulation.js";
 export {
   DEFAULTS as SETTLEMENT_DEFAULTS,
   type CycleSummary,

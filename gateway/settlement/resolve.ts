@@ -10,6 +10,7 @@ import { PAYMENT_RETRY_LIMIT, failurePolicy } from "./policy.js";
 import { confirm, fail, requeue, requeueNow } from "./queue.js";
 import type { PaymentRow } from "./rows.js";
 import { confirmBatch, failBatch } from "./batches.js";
+import { noteRevertedBatch } from "./simulation.js";
 
 /** What becomes of one payment; decided first (with any chain lookups), written in one transaction. */
 export type Resolution =
@@ -132,6 +133,7 @@ export async function recordReceipt(
   const dataByKey = new Map(batch.entries.map((entry) => [entry.payment.paymentKey, entry.data]));
   if (receipt.status !== "success") {
     // A reverted batch settled nothing and consumed its nonce; every payment goes back.
+    noteRevertedBatch(ctx);
     const resolutions = rows.map((row): Resolution => ({ kind: "retry", row, reason: revertedBatchReason(receipt.transactionHash) }));
     return ctx.db.transaction(async (tx) => {
       await failBatch(tx, batchId, "reverted", receipt.blockNumber);
@@ -153,14 +155,15 @@ export async function recordReceipt(
 }
 
 /**
- * `InvalidSignature` in a mined batch, for an entry the simulation had accepted. An EOA's
- * signature cannot turn invalid; a contract payer's answer can (it changed its mind, or it gained
- * code after the simulation and the batch's limit, sized for an EOA, starved its ERC-1271 call).
- * Either way the payment is simulated again, with a limit sized for the code it has then: a
- * wallet that refuses with the full budget is failed then, and one that was only starved settles.
+ * `InvalidSignature` in a mined batch. The gateway checked the signature before it served the
+ * payment, and an EOA's signature cannot turn invalid; a contract payer's answer can (it changed
+ * its mind, or it gained code after it was verified and the batch's limit, sized for an EOA,
+ * starved its ERC-1271 call), and a corrupt row can carry one. Either way the payment is simulated
+ * next time, with a limit sized for the code it has then: a wallet that refuses with the full
+ * budget, or a signature that is simply wrong, is failed then, and one that was only starved settles.
  */
 function resimulate(row: PaymentRow, refusal: Refusal): Resolution {
-  const reason = `${refusal.code}: ${refusal.failure} in the mined batch after a clean simulation`;
+  const reason = `${refusal.code}: ${refusal.failure} in the mined batch`;
   return row.attempts + 1 >= PAYMENT_RETRY_LIMIT
     ? { kind: "fail", row, reason: `${reason} (gave up after ${row.attempts + 1} attempts)` }
     : { kind: "retry", row, reason };

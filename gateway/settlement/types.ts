@@ -2,6 +2,7 @@ import type { Address } from "viem";
 import type { Database } from "../db/index.js";
 import type { Logger } from "../log.js";
 import type { ChainReader, SettlementWallet } from "../schemes/types.js";
+import type { SimulationPolicy } from "./simulation.js";
 
 /** One chain the engine settles on: its reader, the account that signs and pays gas, its escrow. */
 export interface EngineChain {
@@ -47,12 +48,18 @@ export interface SettlementEngineOptions {
    * limit exceeds it is sent with an estimated limit instead (docs/settlement-engine.md, "Gas").
    */
   readonly maxBatchGas?: bigint;
+  /**
+   * Which batches are simulated before they are sent: `retries` (default) only those holding
+   * payments that failed before, `always` every one (docs/settlement-engine.md, "Simulation").
+   */
+  readonly simulation?: SimulationPolicy;
 }
 
 /** Why these values: docs/settlement-engine.md, "Defaults and why" (measured with `npm run bench settlement`). */
 export const DEFAULTS = {
   intervalMs: 5_000,
   batchMax: 200,
+  simulation: "retries",
   leaseMs: 90_000,
   receiptTimeoutMs: 30_000,
   reservedGraceMs: 10 * 60_000,

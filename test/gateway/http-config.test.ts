@@ -40,6 +40,9 @@ describe("gateway config", () => {
   it("has settlement, scheme and price-source defaults", () => {
     const config = loadConfig(baseEnv);
     expect(config).to.include({ settlementHorizonSeconds: 300, settlementIntervalMs: 5_000, settlementBatchMax: 200, settlementWorker: true });
+    expect(config.settlementSimulation).to.equal("retries");
+    expect(loadConfig({ ...baseEnv, SETTLEMENT_SIMULATION: "always" }).settlementSimulation).to.equal("always");
+    expect(problems({ ...baseEnv, SETTLEMENT_SIMULATION: "sometimes" }).join("\n")).to.match(/SETTLEMENT_SIMULATION/);
     expect(config.schemes).to.deep.equal(["exact", "escrow", "transfer"]);
     expect(config.priceSources).to.deep.equal({});
     expect(config).to.include({ transferMinConfirmations: 1, transferMaxAgeSeconds: 600 });

@@ -6,13 +6,14 @@
  */
 import { network } from "hardhat";
 import { expect } from "chai";
-import { type Hash, getAddress, parseEventLogs } from "viem";
+import { type Hash, getAddress, parseEventLogs, toFunctionSelector } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { type TestDatabase, closeTestBackends, testBackends } from "../../gateway/db/testing.js";
 import { type PaymentScheme, paymentAuthorizationTypes, settlementEscrowAbi } from "../../gateway/schemes/index.js";
 import { settlementBacklog } from "../../gateway/settlement/index.js";
 import {
   PRICE,
+  type ChainFaults,
   type SettlementFixture,
   ahead,
   balances,
@@ -23,12 +24,18 @@ import {
   insertPayment,
   noFaults,
   rowsOf,
+  storedAuthorization,
   until,
   verifiedPayment,
 } from "./settlement-fixture.js";
 
 const connection = await network.create();
 after(closeTestBackends);
+
+const BATCH_SELECTORS = new Set<string>(
+  settlementEscrowAbi.flatMap((item) => (item.type === "function" && item.name.startsWith("settleBatch") ? [toFunctionSelector(item)] : [])),
+);
+const PAUSED_SELECTOR = toFunctionSelector("function paused()");
 
 let f: SettlementFixture;
 before(async function () {
@@ -54,6 +61,26 @@ for (const backend of testBackends()) {
       const ids: string[] = [];
       for (let i = 0; i < count; i++) ids.push(await insertPayment(db, await verifiedPayment(f, scheme, options)));
       return ids;
+    }
+
+    /** A verified payment stored with a signature that is not the payer's: the escrow reports InvalidSignature. */
+    async function queueForged(): Promise<string> {
+      const tampered = await verifiedPayment(f, scheme);
+      const data = tampered.settlementData as { authorization: Record<string, string> };
+      const other = privateKeyToAccount(generatePrivateKey());
+      const forged = await other.signTypedData({
+        domain: { name: "PayPerAgent Settlement Escrow", version: "1", chainId: f.chainId, verifyingContract: f.escrowAddress },
+        types: paymentAuthorizationTypes,
+        primaryType: "PaymentAuthorization",
+        message: storedAuthorization(data.authorization),
+      });
+      return insertPayment(db, tampered, "verified", { ...tampered.settlementData, signature: forged });
+    }
+
+    /** Anyone holding a signed authorization can submit it; the payee is paid all the same. */
+    async function settleElsewhere(stored: { authorization: Record<string, string>; signature: string } | undefined): Promise<Hash> {
+      if (stored === undefined) throw new Error("no stored payment");
+      return f.escrow.write.settle([storedAuthorization(stored.authorization), stored.signature as Hash], { account: f.operator.account });
     }
 
     it("settles N verified payments in one legacy settleBatch and records the hash on every row", async () => {
@@ -128,36 +155,16 @@ for (const backend of testBackends()) {
       }
     });
 
-    it("fails a payment the escrow refuses without holding up the others in its batch", async () => {
+    it("simulating every batch: fails a payment the escrow refuses without holding up the others in its batch", async () => {
       const good = await queue(2);
-      // A stored signature that is not the payer's: the escrow reports InvalidSignature.
-      const tampered = await verifiedPayment(f, scheme);
-      const data = tampered.settlementData as { authorization: Record<string, string>; signature: string };
-      const other = privateKeyToAccount(generatePrivateKey());
-      const forged = await other.signTypedData({
-        domain: { name: "PayPerAgent Settlement Escrow", version: "1", chainId: f.chainId, verifyingContract: f.escrowAddress },
-        types: paymentAuthorizationTypes,
-        primaryType: "PaymentAuthorization",
-        message: {
-          ...data.authorization,
-          payer: getAddress(data.authorization["payer"] as string),
-          payee: getAddress(data.authorization["payee"] as string),
-          token: getAddress(data.authorization["token"] as string),
-          amount: BigInt(data.authorization["amount"] as string),
-          nonce: BigInt(data.authorization["nonce"] as string),
-          validAfter: BigInt(data.authorization["validAfter"] as string),
-          validBefore: BigInt(data.authorization["validBefore"] as string),
-          challengeHash: data.authorization["challengeHash"] as Hash,
-        },
-      });
-      const badId = await insertPayment(db, tampered, "verified", { ...tampered.settlementData, signature: forged });
+      const badId = await queueForged();
       // Expires before the engine gets to it: Expired.
       const shortLived = await verifiedPayment(f, scheme, { validFor: 100n });
       const expiredId = await insertPayment(db, shortLived);
       await connection.networkHelpers.time.increase(200);
       const more = await queue(1);
 
-      const summary = await engineFor(f, db).runOnce();
+      const summary = await engineFor(f, db, { simulation: "always" }).runOnce();
       expect(summary).to.deep.include({ claimed: 5, batches: 1, confirmed: 3, failed: 2 });
       const rows = await rowsOf(db, [...good, ...more]);
       expect(rows.every((r) => r.state === "confirmed")).to.equal(true);
@@ -166,29 +173,11 @@ for (const backend of testBackends()) {
       expect(expired).to.deep.include({ state: "failed", failure_reason: "expired: Expired", tx_hash: null });
     });
 
-    it("confirms, with the other transaction, a payment whose authorization someone else already settled", async () => {
+    it("simulating every batch: confirms, with the other transaction, a payment whose authorization someone else already settled", async () => {
       const payment = await verifiedPayment(f, scheme);
       const id = await insertPayment(db, payment);
-      const data = payment.settlementData as { authorization: Record<string, string>; signature: Hash };
-      const a = data.authorization;
-      // Anyone holding the signed authorization can submit it; the payee is paid all the same.
-      const elsewhere = await f.escrow.write.settle(
-        [
-          {
-            payer: getAddress(a["payer"] as string),
-            payee: getAddress(a["payee"] as string),
-            token: getAddress(a["token"] as string),
-            amount: BigInt(a["amount"] as string),
-            nonce: BigInt(a["nonce"] as string),
-            validAfter: BigInt(a["validAfter"] as string),
-            validBefore: BigInt(a["validBefore"] as string),
-            challengeHash: a["challengeHash"] as Hash,
-          },
-          data.signature,
-        ],
-        { account: f.operator.account },
-      );
-      const summary = await engineFor(f, db).runOnce();
+      const elsewhere = await settleElsewhere(payment.settlementData as { authorization: Record<string, string>; signature: string });
+      const summary = await engineFor(f, db, { simulation: "always" }).runOnce();
       expect(summary).to.deep.include({ claimed: 1, batches: 0, confirmed: 1 });
       const [row] = await rowsOf(db, [id]);
       expect(row).to.deep.include({ state: "confirmed", tx_hash: elsewhere.toLowerCase() });
@@ -202,28 +191,13 @@ for (const backend of testBackends()) {
         "SELECT payload FROM payments WHERE id = $1",
         [first?.id],
       )).rows[0]?.payload;
-      const a = stored?.authorization ?? {};
       const faults = noFaults();
       let direct: Hash | undefined;
-      // Between simulation and inclusion somebody else settles the first payment.
+      // Just before the batch goes out (after its simulation, if it has one) somebody else settles
+      // the first payment.
       faults.beforeSend = async () => {
         faults.beforeSend = undefined;
-        direct = await f.escrow.write.settle(
-          [
-            {
-              payer: getAddress(a["payer"] as string),
-              payee: getAddress(a["payee"] as string),
-              token: getAddress(a["token"] as string),
-              amount: BigInt(a["amount"] as string),
-              nonce: BigInt(a["nonce"] as string),
-              validAfter: BigInt(a["validAfter"] as string),
-              validBefore: BigInt(a["validBefore"] as string),
-              challengeHash: a["challengeHash"] as Hash,
-            },
-            stored?.signature as Hash,
-          ],
-          { account: f.operator.account },
-        );
+        direct = await settleElsewhere(stored);
       };
       const before = await balances(f, "usdc");
       const summary = await engineFor(f, db, { publicClient: f.faultyClient(faults) }).runOnce();
@@ -237,6 +211,109 @@ for (const backend of testBackends()) {
       expect(rows.slice(1).every((r) => r.state === "confirmed" && r.tx_hash === batch?.tx_hash)).to.equal(true);
       // Paid once each: three payments, three prices.
       expect((await balances(f, "usdc")).earnings - before.earnings).to.equal(3n * PRICE);
+    });
+
+    describe("first attempts unsimulated (the default)", () => {
+      /** Records every `eth_call` by selector: the escrow's batch calls are simulations, `paused()` is the cycle's check. */
+      function watched(): ChainFaults & { callSelectors: string[]; calls: string[] } {
+        return Object.assign(noFaults(), { callSelectors: [] as string[], calls: [] as string[] });
+      }
+      const simulations = (faults: { callSelectors: string[] }) => faults.callSelectors.filter((s) => BATCH_SELECTORS.has(s)).length;
+
+      it("sends every entry without a simulation and resolves what the escrow skipped from the mined batch's events", async () => {
+        const good = await queue(2);
+        const badId = await queueForged();
+        const expiredId = await insertPayment(db, await verifiedPayment(f, scheme, { validFor: 100n }));
+        await connection.networkHelpers.time.increase(200);
+        const more = await queue(1);
+
+        const faults = watched();
+        const summary = await engineFor(f, db, { publicClient: f.faultyClient(faults) }).runOnce();
+        expect(summary).to.deep.include({ claimed: 5, batches: 1, confirmed: 3, failed: 1, retried: 1 });
+        expect(simulations(faults)).to.equal(0);
+        expect(faults.callSelectors).to.include(PAUSED_SELECTOR);
+        const [batch] = await batchesOf(db);
+        const receipt = await f.publicClient.getTransactionReceipt({ hash: batch?.tx_hash as Hash });
+        expect(parseEventLogs({ abi: settlementEscrowAbi, eventName: "PaymentFailed", logs: receipt.logs })).to.have.length(2);
+        expect((await rowsOf(db, [...good, ...more])).every((r) => r.state === "confirmed" && r.tx_hash === batch?.tx_hash)).to.equal(true);
+        const [expired] = await rowsOf(db, [expiredId]);
+        // Failed with the hash of the batch that carried it, which shows what the escrow said.
+        expect(expired).to.deep.include({ state: "failed", failure_reason: "expired: Expired", tx_hash: batch?.tx_hash });
+        // The gateway checked the signature before serving: the next attempt is simulated before anything is failed.
+        const [bad] = await rowsOf(db, [badId]);
+        expect(bad).to.deep.include({ state: "verified", attempts: 1, batch_id: null });
+        expect(bad?.failure_reason).to.match(/^invalid_signature: InvalidSignature in the mined batch/);
+
+        const retry = watched();
+        const second = await engineFor(f, db, { publicClient: f.faultyClient(retry), now: ahead(60_000) }).runOnce();
+        expect(second).to.deep.include({ claimed: 1, batches: 0, failed: 1 });
+        expect(simulations(retry)).to.equal(1);
+        expect((await rowsOf(db, [badId]))[0]).to.deep.include({ state: "failed", failure_reason: "invalid_signature: InvalidSignature" });
+        expect(retry.calls).to.not.include("eth_sendRawTransaction");
+      });
+
+      it("confirms, with the other transaction, a payment someone else settled first, from the NonceUsed it meets on chain", async () => {
+        const payment = await verifiedPayment(f, scheme);
+        const id = await insertPayment(db, payment);
+        const elsewhere = await settleElsewhere(payment.settlementData as { authorization: Record<string, string>; signature: string });
+        const before = await balances(f, "usdc");
+        const summary = await engineFor(f, db).runOnce();
+        expect(summary).to.deep.include({ claimed: 1, batches: 1, confirmed: 1, failed: 0 });
+        expect((await rowsOf(db, [id]))[0]).to.deep.include({ state: "confirmed", tx_hash: elsewhere.toLowerCase() });
+        // Paid once: the batch's entry was skipped.
+        expect((await balances(f, "usdc")).earnings).to.equal(before.earnings);
+      });
+
+      it("simulates instead while the escrow is paused, so no batch goes out to revert", async () => {
+        const ids = await queue(2);
+        await f.escrow.write.pause({ account: f.admin.account });
+        const faults = watched();
+        try {
+          const summary = await engineFor(f, db, { publicClient: f.faultyClient(faults) }).runOnce();
+          expect(summary).to.deep.include({ claimed: 2, batches: 0, retried: 2 });
+        } finally {
+          await f.escrow.write.unpause({ account: f.admin.account });
+        }
+        expect(faults.calls).to.not.include("eth_sendRawTransaction");
+        expect(await batchesOf(db)).to.deep.equal([]);
+        expect((await rowsOf(db, ids)).every((r) => r.state === "verified" && /^chain_unavailable/.test(r.failure_reason ?? ""))).to.equal(true);
+        expect(await engineFor(f, db, { now: ahead(60_000) }).runOnce()).to.deep.include({ confirmed: 2 });
+      });
+
+      it("after a batch reverted, simulates every batch for a minute", async () => {
+        let offsetMs = 0;
+        const faults = watched();
+        const engine = engineFor(f, db, { publicClient: f.faultyClient(faults), now: () => new Date(Date.now() + offsetMs) });
+        const reverted = await queue(2);
+        // Paused between signing and broadcast: the mined transaction reverts (EnforcedPause).
+        faults.beforeSend = async () => {
+          faults.beforeSend = undefined;
+          await f.escrow.write.pause({ account: f.admin.account });
+        };
+        try {
+          await engine.runOnce();
+        } finally {
+          await f.escrow.write.unpause({ account: f.admin.account });
+        }
+        offsetMs = 10_000; // Hardhat answers the reverting send with an error: the receipt is read on this cycle.
+        await engine.runOnce();
+        expect((await batchesOf(db))[0]).to.deep.include({ state: "failed", error: "reverted" });
+
+        const fresh = await queue(1);
+        offsetMs = 40_000;
+        faults.callSelectors.length = 0;
+        expect(await engine.runOnce()).to.deep.include({ confirmed: 3 });
+        // Both groups simulated: the reverted pair (estimated) and the fresh payment (bounded).
+        expect(simulations(faults)).to.equal(2);
+        expect((await rowsOf(db, [...reverted, ...fresh])).every((r) => r.state === "confirmed")).to.equal(true);
+
+        const later = await queue(1);
+        offsetMs = 75_000;
+        faults.callSelectors.length = 0;
+        expect(await engine.runOnce()).to.deep.include({ confirmed: 1 });
+        expect(simulations(faults)).to.equal(0);
+        expect((await rowsOf(db, later))[0]?.state).to.equal("confirmed");
+      });
     });
 
     it("keeps payments queued with backoff while the chain is down, and settles them after recovery", async () => {
@@ -346,5 +423,6 @@ describe("settlement engine options", () => {
     expect(() => engineFor(f, undefined as never, { leaseMs: 10_000, receiptTimeoutMs: 5_000 })).to.throw(RangeError, /leaseMs/);
     expect(() => engineFor(f, undefined as never, { workerId: " " })).to.throw(RangeError, /workerId/);
     expect(() => engineFor(f, undefined as never, { batchMax: 0 })).to.throw(RangeError, /batchMax/);
+    expect(() => engineFor(f, undefined as never, { simulation: "sometimes" as never })).to.throw(RangeError, /simulation must be one of always, retries/);
   });
 });

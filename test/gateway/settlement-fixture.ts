@@ -62,6 +62,8 @@ export interface ChainFaults {
   beforeSend?: () => Promise<void>;
   /** When set, every JSON-RPC method asked for is appended here, failed or not. */
   calls?: string[];
+  /** When set, the function selector of every `eth_call` is appended here. */
+  callSelectors?: string[];
 }
 
 export async function deploySettlementFixture(connection: Connection) {
@@ -84,6 +86,7 @@ export async function deploySettlementFixture(connection: Connection) {
   function faultyClient(faults: ChainFaults): ChainReader {
     const request: EIP1193RequestFn = (async (args: { method: string; params?: unknown }) => {
       faults.calls?.push(args.method);
+      if (args.method === "eth_call") faults.callSelectors?.push(String((args.params as [{ data?: string; input?: string }])[0]?.data ?? (args.params as [{ input?: string }])[0]?.input).slice(0, 10));
       if (faults.hanging.has(args.method)) return new Promise(() => undefined);
       if (faults.down || faults.failing.has(args.method)) throw new Error(`connect ECONNREFUSED (${args.method})`);
       if (args.method === "eth_sendRawTransaction" && faults.beforeSend !== undefined) await faults.beforeSend();
@@ -351,3 +354,17 @@ export async function balances(f: SettlementFixture, token: TokenName, payee: Ad
 }
 
 export type { PublicClient };
+
+/** A stored authorization (decimal strings, as the ledger keeps it) as the escrow's ABI takes it. */
+export function storedAuthorization(a: Record<string, string>) {
+  return {
+    payer: getAddress(a["payer"] as string),
+    payee: getAddress(a["payee"] as string),
+    token: getAddress(a["token"] as string),
+    amount: BigInt(a["amount"] as string),
+    nonce: BigInt(a["nonce"] as string),
+    validAfter: BigInt(a["validAfter"] as string),
+    validBefore: BigInt(a["validBefore"] as string),
+    challengeHash: a["challengeHash"] as Hex,
+  };
+}

@@ -257,6 +257,18 @@ for (const backend of testBackends()) {
 
     const queue = (count: number) => queuePayments(f, scheme, db, count);
 
+    /** One payment each from `count` new ReturnBombWallet payers: contract wallets that answer valid. */
+    async function queueWalletPayments(count: number): Promise<{ ids: string[]; payments: VerifiedPayment[] }> {
+      const payments: VerifiedPayment[] = [];
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const payment = await rawPayment(f, await walletPayer("ReturnBombWallet", PRICE), anySignature);
+        payments.push(payment);
+        ids.push(await insertPayment(db, payment));
+      }
+      return { ids, payments };
+    }
+
     function recording(faults: ChainFaults = noFaults()): ChainFaults & { calls: string[] } {
       return Object.assign(faults, { calls: [] as string[] });
     }
@@ -266,11 +278,11 @@ for (const backend of testBackends()) {
       return { gas: tx.gas, input: tx.input };
     }
 
-    it("sends an ordinary batch with its bounded limit, without eth_estimateGas", async () => {
+    it("sends an ordinary batch with its bounded limit, simulated at that limit, without eth_estimateGas", async () => {
       const { ids, payments } = await queue(5);
       const faults = recording();
       faults.failing.add("eth_estimateGas");
-      const summary = await engineFor(f, db, { publicClient: f.faultyClient(faults) }).runOnce();
+      const summary = await engineFor(f, db, { publicClient: f.faultyClient(faults), simulation: "always" }).runOnce();
       expect(summary).to.deep.include({ claimed: 5, batches: 1, confirmed: 5 });
       expect(faults.calls).to.not.include("eth_estimateGas");
       expect(faults.calls.filter((m) => m === "eth_call")).to.have.length(1);
@@ -294,21 +306,36 @@ for (const backend of testBackends()) {
     it("finds payers with code in a batch that starves them, and sends it with their ERC-1271 bound", async () => {
       // Payers that got their code after verification (what an EIP-7702 delegation does): the
       // first simulation, at the EOA bound, starves them; the engine looks them up and retries.
-      const payments: VerifiedPayment[] = [];
-      const ids: string[] = [];
-      for (let i = 0; i < 3; i++) {
-        const payment = await rawPayment(f, await walletPayer("ReturnBombWallet", PRICE), anySignature);
-        payments.push(payment);
-        ids.push(await insertPayment(db, payment));
-      }
+      const { ids, payments } = await queueWalletPayments(3);
       const faults = recording();
       faults.failing.add("eth_estimateGas");
-      const summary = await engineFor(f, db, { publicClient: f.faultyClient(faults) }).runOnce();
+      const summary = await engineFor(f, db, { publicClient: f.faultyClient(faults), simulation: "always" }).runOnce();
       expect(summary).to.deep.include({ claimed: 3, batches: 1, confirmed: 3, failed: 0 });
       expect(faults.calls.filter((m) => m === "eth_getCode").length > 0).to.equal(true);
       const [row] = await rowsOf(db, ids);
       const { gas, input } = await sentGas(row?.tx_hash);
       expect(gas).to.equal(escrowBatchGasLimit(payments.map(entryOf), input, lower(payments.map((p) => p.payer))));
+    });
+
+    it("unsimulated: looks each new payer up once and sends payers with code at their ERC-1271 bound", async () => {
+      const { ids, payments } = await queueWalletPayments(3);
+      const eoa = await queue(2);
+      const faults = recording();
+      faults.failing.add("eth_estimateGas");
+      const engine = engineFor(f, db, { publicClient: f.faultyClient(faults) });
+      expect(await engine.runOnce()).to.deep.include({ claimed: 5, batches: 1, confirmed: 5, failed: 0 });
+      // Three wallets and the fixture's one EOA agent, each looked up once; no simulation.
+      expect(faults.calls.filter((m) => m === "eth_getCode")).to.have.length(4);
+      expect(faults.calls.filter((m) => m === "eth_call")).to.have.length(1); // the cycle's paused() check
+      const [row] = await rowsOf(db, ids);
+      const { gas, input } = await sentGas(row?.tx_hash);
+      expect(gas).to.equal(escrowBatchGasLimit([...payments, ...eoa.payments].map(entryOf), input, lower(payments.map((p) => p.payer))));
+
+      // Known from now on: the same engine does not look them up again.
+      await queue(1);
+      faults.calls.length = 0;
+      expect(await engine.runOnce()).to.deep.include({ confirmed: 1 });
+      expect(faults.calls).to.not.include("eth_getCode");
     });
 
     it("simulates again, before failing it, a payment the mined batch reports InvalidSignature for", async () => {

@@ -35,6 +35,7 @@ import {
   insertPayment,
   noFaults,
   rowsOf,
+  storedAuthorization,
   until,
   verifiedPayment,
 } from "./settlement-fixture.js";
@@ -53,20 +54,7 @@ const LEASE_PASSED = 61_000;
 /** The escrow authorization of a verified payment, as `settle` takes it. */
 function authorizationOf(payment: VerifiedPayment) {
   const data = payment.settlementData as { authorization: Record<string, string>; signature: Hash };
-  const a = data.authorization;
-  return {
-    authorization: {
-      payer: getAddress(a["payer"] as string),
-      payee: getAddress(a["payee"] as string),
-      token: getAddress(a["token"] as string),
-      amount: BigInt(a["amount"] as string),
-      nonce: BigInt(a["nonce"] as string),
-      validAfter: BigInt(a["validAfter"] as string),
-      validBefore: BigInt(a["validBefore"] as string),
-      challengeHash: a["challengeHash"] as Hash,
-    },
-    signature: data.signature,
-  };
+  return { authorization: storedAuthorization(data.authorization), signature: data.signature };
 }
 
 for (const backend of testBackends()) {

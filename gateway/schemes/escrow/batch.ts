@@ -34,7 +34,8 @@ export { ESCROW_BATCH_GAS, MAX_TRANSACTION_GAS, escrowBatchGasLimit } from "./ba
  *
  *   prepareEscrowBatch      validate each payment's stored data, simulate the batch, keep the
  *                           entries the escrow would settle, reject the rest with their code
- *                           (optionally with the gas limit the transaction will carry)
+ *                           (optionally with the gas limit the transaction will carry, and
+ *                           optionally without the simulation)
  *   buildEscrowBatchTransaction   calldata, gas, nonce and fees of one transaction
  *   signEscrowBatchTransaction    the raw signed bytes and their hash (store these first)
  *   broadcastEscrowBatch          send the raw bytes (again, after a crash: same bytes, same hash)
@@ -105,6 +106,14 @@ export interface PrepareEscrowBatchInput {
    * limit (the node's default), and the transaction's gas is estimated.
    */
   readonly gasLimit?: (entries: readonly EscrowBatchEntry[], data: Hex) => bigint | undefined;
+  /**
+   * `false`: no simulation when `gasLimit` gives a limit; every entry that passed validation goes
+   * in the transaction, and the receipt's `PaymentFailed` events say which the escrow skipped. Worth
+   * it where the node is the bottleneck (the simulation executes the whole batch once more) and a
+   * skipped entry costs little. Without a bounded limit the batch is simulated all the same, since
+   * its gas must then be estimated. Default `true`.
+   */
+  readonly simulate?: boolean;
 }
 
 /**
@@ -135,6 +144,7 @@ export async function prepareEscrowBatch(input: PrepareEscrowBatchInput): Promis
   const call = escrowBatchCall(candidates);
   const data = encodeFunctionData({ abi: settlementEscrowAbi, ...call });
   const gas = input.gasLimit?.(candidates, data);
+  if (input.simulate === false && gas !== undefined) return { chainId, escrow: input.escrow, entries: candidates, rejected, gas, data };
   let results: readonly number[];
   try {
     results = await simulateBatch(input.publicClient, input.escrow, input.sender, call, data, gas);
