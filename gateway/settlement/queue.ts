@@ -85,6 +85,25 @@ export async function requeueNow(db: Queryable, ids: readonly string[], reason: 
 }
 
 /**
+ * Locks the running totals (`unsettled_totals`, migration 007) of the accounts of `ids`, in key
+ * order. A transaction that changes payments' states in more than one statement must call this
+ * first: each statement's trigger locks its own accounts in key order, but a second statement
+ * would lock more after the first's, out of order, and a concurrent batch of recordings (which
+ * locks accounts in that order too) could then wait on it while it waits on the batch.
+ */
+export async function lockAccountTotals(db: Queryable, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query(
+    `SELECT 1 FROM unsettled_totals t
+      WHERE (t.token, t.payer, t.payee, t.chain_id, t.scheme) IN
+            (SELECT p.token, p.payer, p.payee, p.chain_id, p.scheme FROM payments p WHERE p.id = ANY($1::bigint[]))
+      ORDER BY t.token, t.payer, t.payee, t.chain_id, t.scheme
+        FOR UPDATE OF t`,
+    [ids],
+  );
+}
+
+/**
  * Settled on chain by `txHash`. `from` lists the states this caller may resolve: `submitted` for
  * the engine's own batches, plus `reserved` / `failed` / `verified` for reconciliation.
  */

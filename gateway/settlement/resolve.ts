@@ -7,7 +7,7 @@ import type { EscrowSettlementData } from "../schemes/escrow/payload.js";
 import { type ChainContext, type Tally, emptyTally } from "./context.js";
 import { findEscrowSettlement } from "./lookup.js";
 import { PAYMENT_RETRY_LIMIT, failurePolicy } from "./policy.js";
-import { confirm, fail, requeue, requeueNow } from "./queue.js";
+import { confirm, fail, lockAccountTotals, requeue, requeueNow } from "./queue.js";
 import type { PaymentRow } from "./rows.js";
 import { confirmBatch, failBatch } from "./batches.js";
 import { noteRevertedBatch } from "./simulation.js";
@@ -82,6 +82,8 @@ export async function applyResolutions(
     if (group === undefined) alike.set(key, { first: r, ids: [r.row.id] });
     else group.ids.push(r.row.id);
   }
+  // More than one statement: their accounts' totals are locked in one go, in key order, first.
+  if (alike.size > 1) await lockAccountTotals(tx, resolutions.map((r) => r.row.id));
   for (const { first: r, ids } of alike.values()) {
     switch (r.kind) {
       case "confirm":
