@@ -19,7 +19,7 @@ import { type CycleFunds, batchGasCap, boundedLimit, classifyPayers, cycleFunds,
 import { claimDue, requeue } from "./queue.js";
 import { type Resolution, addTally, afterRevertedBatch, applyResolutions, recordReceipt, resolveRefusal } from "./resolve.js";
 import { type PaymentRow, toVerifiedPayment } from "./rows.js";
-import { cycleMaySkipSimulation, firstAttempt } from "./simulation.js";
+import { escrowPaused, maySkipSimulation, notRefusedBefore } from "./simulation.js";
 
 /**
  * One chain's share of a cycle: claim due payments, group them per (token, payee), and for each
@@ -47,13 +47,13 @@ export async function settleChain(ctx: ChainContext, batchMax: number, batchesPe
   const limit = batchMax * batchesPerCycle;
   const rows = await claimDue(ctx.db, ctx.chain.chainId, limit, lease(ctx));
   if (rows.length === 0) return { claimed: 0, batches: 0, full: false };
-  let skip: Promise<boolean> | undefined;
+  let paused: Promise<boolean> | undefined;
   const cycle: Cycle = {
     funds: cycleFunds(ctx),
     chainNonce: settled(pendingNonce(ctx)),
     storing: serial(),
     sent: Promise.resolve(),
-    maySkipSimulation: () => (skip ??= cycleMaySkipSimulation(ctx)),
+    maySkipSimulation: () => maySkipSimulation(ctx, () => (paused ??= escrowPaused(ctx))),
   };
   const queue = groups(rows, batchMax);
   const receipts: Promise<void>[] = [];
@@ -97,7 +97,7 @@ interface Cycle {
   readonly storing: Serial;
   /** Settles when the node has answered the broadcast of the last batch stored (either way). */
   sent: Promise<void>;
-  /** Whether first-attempt batches go unsimulated this cycle; asked once, when the first needs it. */
+  /** Whether a batch of payments not refused before may go unsimulated now (the escrow's pause read once a cycle). */
   readonly maySkipSimulation: () => Promise<boolean>;
 }
 
@@ -120,8 +120,8 @@ function recordFailed(ctx: ChainContext, batch: InFlight, error: unknown): void 
 /**
  * Payments of one (token, payee), in claim order, cut into batches of at most `batchMax`. Payments
  * are batched apart by how they are prepared: back from a reverted batch (the estimated path),
- * failed before (simulated), or on their first attempt (which may skip the simulation), so one
- * payment's history does not decide its batch-mates' path.
+ * refused before (simulated), or not (which may skip the simulation), so one payment's history
+ * does not decide its batch-mates' path.
  */
 export function groups(rows: readonly PaymentRow[], batchMax: number): PaymentRow[][] {
   const byPair = new Map<string, PaymentRow[]>();
@@ -138,9 +138,9 @@ export function groups(rows: readonly PaymentRow[], batchMax: number): PaymentRo
   return batches;
 }
 
-function preparation(row: PaymentRow): "estimated" | "simulated" | "first" {
+function preparation(row: PaymentRow): "estimated" | "simulated" | "unrefused" {
   if (afterRevertedBatch(row)) return "estimated";
-  return firstAttempt(row) ? "first" : "simulated";
+  return notRefusedBefore(row) ? "unrefused" : "simulated";
 }
 
 async function sendGroup(
@@ -170,7 +170,7 @@ async function sendGroup(
   let prepared: PreparedEscrowBatch;
   try {
     const careful = rows.some(afterRevertedBatch);
-    const unsimulated = !careful && rows.every(firstAttempt) && (await cycle.maySkipSimulation());
+    const unsimulated = !careful && rows.every(notRefusedBefore) && (await cycle.maySkipSimulation());
     prepared = unsimulated
       ? await prepareUnsimulated(ctx, sender, payments)
       : ((careful ? undefined : await prepareBounded(ctx, sender, payments)) ?? (await prepareEstimated(ctx, sender, payments)));
@@ -187,7 +187,7 @@ async function sendGroup(
     refused.push(await resolveRefusal(ctx, row, outcome, dataOf(row)));
   }
   if (refused.length > 0) {
-    log.warn({ chainId: chain.chainId, refused: refused.map((r) => ({ id: r.row.id, kind: r.kind })) }, "escrow refused payments in simulation");
+    log.warn({ chainId: chain.chainId, refused: refused.map((r) => ({ id: r.row.id, kind: r.kind })) }, "payments refused before sending (simulation or stored data)");
     addTally(tally, await ctx.db.transaction((tx) => applyResolutions(ctx, tx, refused, ["verified"])));
   }
   if (prepared.entries.length === 0) return undefined;

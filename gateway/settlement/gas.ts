@@ -15,8 +15,9 @@ import type { ChainContext } from "./context.js";
  * Gas and fees of the engine's batches (docs/settlement-engine.md, "Gas"). A batch carries a gas
  * limit bounded from what it holds (`escrowBatchGasLimit`) rather than estimated: the estimate
  * searches for the limit by executing the batch a dozen times over, which cost more than anything
- * else the engine did. The one simulation the batch gets anyway runs with that limit, so a bound
- * that would not do shows there, and the batch then takes the estimated path.
+ * else the engine did. A batch that is simulated runs with that limit, so a bound that would not
+ * do shows there, and the batch then takes the estimated path; one that is not (simulation.ts)
+ * has its payers looked up first, and a bound that still fails shows as a revert on chain.
  */
 
 /** Per engine and chain: what is read once and kept. */
@@ -35,8 +36,9 @@ export interface GasState {
   /**
    * Payers looked up without code, so an unsimulated batch (which has no simulation to reveal a
    * payer with code) need not look them up again. Bounded like `contractPayers`. One that gains
-   * code later (an EIP-7702 delegation) shows up as a starved entry or a reverted batch, and its
-   * payments are then simulated, which finds it.
+   * code later (an EIP-7702 delegation) shows up as a starved entry (`InvalidSignature`, whose
+   * retry is simulated, which finds it) or as a reverted batch, whose payers are forgotten here and
+   * looked up again before their next unsimulated batch.
    */
   readonly eoaPayers: Set<string>;
 }
@@ -117,6 +119,10 @@ export async function classifyPayers(ctx: ChainContext, payers: readonly Address
   const contracts = new Set(withCode.map((payer) => payer.toLowerCase()));
   rememberContractPayers(ctx, withCode);
   remember(eoaPayers, unknown.filter((payer) => !contracts.has(payer.toLowerCase())));
+}
+
+export function forgetEoaPayers(ctx: ChainContext, payers: readonly string[]): void {
+  for (const payer of payers) ctx.gas.eoaPayers.delete(payer.toLowerCase());
 }
 
 function remember(known: Set<string>, payers: readonly Address[]): void {

@@ -135,7 +135,7 @@ export async function recordReceipt(
   const dataByKey = new Map(batch.entries.map((entry) => [entry.payment.paymentKey, entry.data]));
   if (receipt.status !== "success") {
     // A reverted batch settled nothing and consumed its nonce; every payment goes back.
-    noteRevertedBatch(ctx);
+    noteRevertedBatch(ctx, rows.map((row) => row.payer));
     const resolutions = rows.map((row): Resolution => ({ kind: "retry", row, reason: revertedBatchReason(receipt.transactionHash) }));
     return ctx.db.transaction(async (tx) => {
       await failBatch(tx, batchId, "reverted", receipt.blockNumber);

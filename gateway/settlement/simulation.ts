@@ -1,5 +1,6 @@
 import { settlementEscrowAbi } from "../schemes/escrow/abi.js";
 import type { ChainContext } from "./context.js";
+import { forgetEoaPayers } from "./gas.js";
 import type { PaymentRow } from "./rows.js";
 
 /**
@@ -11,11 +12,12 @@ import type { PaymentRow } from "./rows.js";
  * revert as a whole.
  *
  * - `always`: every batch is simulated, and only the entries it passes are sent.
- * - `retries` (default): a payment on its first attempt goes out unsimulated. One that failed
- *   before (skipped in a mined batch, refused, deferred) is simulated, so a payment that keeps
- *   failing costs one `eth_call` per attempt, not a batch entry. Everything is simulated while
- *   the escrow is paused, and for {@link SIMULATE_AFTER_REVERT_MS} after a batch of this chain
- *   reverted, so a cause that reverts every batch cannot revert one per cycle.
+ * - `retries` (default): a payment the escrow has not refused goes out unsimulated. One it
+ *   refused or skipped before is simulated, so a payment that keeps failing costs one `eth_call`
+ *   per attempt, not a batch entry; one only deferred because the chain was unavailable is not
+ *   (after an outage the backlog drains at full speed). Everything is simulated while the escrow
+ *   is paused, and for {@link SIMULATE_AFTER_REVERT_MS} after this engine saw a batch of the chain
+ *   revert, so a cause that reverts every batch cannot revert one per cycle.
  */
 export type SimulationPolicy = "always" | "retries";
 
@@ -34,29 +36,42 @@ export function newSimulationState(policy: SimulationPolicy): SimulationState {
   return { policy, lastRevertAt: Number.NEGATIVE_INFINITY };
 }
 
-/** Called for every reverted batch the engine records, whoever sent it. */
-export function noteRevertedBatch(ctx: ChainContext): void {
+/**
+ * Called for every reverted batch the engine records, whoever sent it. Its payers are forgotten as
+ * EOAs: one that gained code since it was looked up (an EIP-7702 delegation) would otherwise be
+ * counted at the EOA bound again, and revert its next unsimulated batch too.
+ */
+export function noteRevertedBatch(ctx: ChainContext, payers: readonly string[]): void {
   ctx.simulation.lastRevertAt = ctx.now().getTime();
-}
-
-/** A payment that has not failed before: the batches it goes in may skip the simulation. */
-export function firstAttempt(row: Pick<PaymentRow, "attempts">): boolean {
-  return row.attempts === 0;
+  forgetEoaPayers(ctx, payers);
 }
 
 /**
- * Whether this cycle's first-attempt batches may go unsimulated: the policy allows it, no batch
- * reverted lately, and the escrow is not paused (one read per cycle; a node that cannot say means
- * simulate, which reports the node's failure the usual way).
+ * A payment the escrow has not refused or skipped: never tried, or only deferred because the chain
+ * could not be reached (`retryAll`'s `chain_unavailable: …`). The batches it goes in may skip the
+ * simulation.
  */
-export async function cycleMaySkipSimulation(ctx: ChainContext): Promise<boolean> {
+export function notRefusedBefore(row: Pick<PaymentRow, "attempts" | "failure_reason">): boolean {
+  return row.attempts === 0 || row.failure_reason?.startsWith("chain_unavailable:") === true;
+}
+
+/**
+ * Whether a batch may go unsimulated now: the policy allows it, this engine saw no batch of the
+ * chain revert lately (asked per batch: a revert recorded mid-cycle stops the cycle's later
+ * batches), and the escrow is not paused (`paused`, read once per cycle).
+ */
+export async function maySkipSimulation(ctx: ChainContext, paused: () => Promise<boolean>): Promise<boolean> {
   const state = ctx.simulation;
   if (state.policy === "always") return false;
   if (ctx.now().getTime() - state.lastRevertAt < SIMULATE_AFTER_REVERT_MS) return false;
+  return !(await paused());
+}
+
+/** Whether the escrow is paused; a node that cannot say counts as paused (the simulation then reports the node's failure the usual way). */
+export async function escrowPaused(ctx: ChainContext): Promise<boolean> {
   try {
-    const paused = await ctx.chain.publicClient.readContract({ address: ctx.chain.escrow, abi: settlementEscrowAbi, functionName: "paused" });
-    return !paused;
+    return await ctx.chain.publicClient.readContract({ address: ctx.chain.escrow, abi: settlementEscrowAbi, functionName: "paused" });
   } catch {
-    return false;
+    return true;
   }
 }

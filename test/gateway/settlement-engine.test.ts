@@ -334,8 +334,11 @@ for (const backend of testBackends()) {
       expect(await batchesOf(db)).to.deep.equal([]);
 
       faults.down = false;
+      faults.callSelectors = [];
       const later = engineFor(f, db, { publicClient, now: ahead(10_000) });
       expect(await later.runOnce()).to.deep.include({ claimed: 3, batches: 1, confirmed: 3 });
+      // Only deferred, never refused: still sent unsimulated, so a backlog drains at full speed.
+      expect(faults.callSelectors.filter((s) => BATCH_SELECTORS.has(s))).to.deep.equal([]);
       rows = await rowsOf(db, ids);
       expect(rows.every((r) => r.state === "confirmed" && r.failure_reason === null)).to.equal(true);
     });

@@ -338,6 +338,41 @@ for (const backend of testBackends()) {
       expect(faults.calls).to.not.include("eth_getCode");
     });
 
+    it("unsimulated: a payer that gained code after it was looked up is looked up again once its batch reverted", async () => {
+      const payer = await eoaPayer(10n * PRICE);
+      let offsetMs = 0;
+      const faults = recording();
+      const engine = engineFor(f, db, { publicClient: f.faultyClient(faults), now: () => new Date(Date.now() + offsetMs) });
+      await insertPayment(db, await rawPayment(f, payer.address, signedBy(f, payer)));
+      expect(await engine.runOnce()).to.deep.include({ confirmed: 1 }); // looked up: no code
+
+      // Then it gets code (an EIP-7702 delegation) whose ERC-1271 answer takes ~95k gas each.
+      const wallet = await connection.viem.deployContract("ReturnBombWallet", []);
+      await connection.networkHelpers.setCode(payer.address, (await f.publicClient.getCode({ address: wallet.address })) as Hex);
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push(await insertPayment(db, await rawPayment(f, payer.address, anySignature)));
+      // Sent unsimulated at the EOA bound: the batch runs out of gas and reverts.
+      expect(await engine.runOnce()).to.deep.include({ batches: 1, confirmed: 0 });
+      offsetMs = 10_000; // Hardhat answers a reverting send with an error: the receipt is read on this cycle.
+      expect(await engine.runOnce()).to.deep.include({ resumed: 1, retried: 3 });
+      expect((await batchesOf(db)).map((b) => b.error)).to.deep.equal([null, "reverted"]);
+      offsetMs = 30_000; // The reverted payments go out estimated.
+      expect(await engine.runOnce()).to.deep.include({ claimed: 3, confirmed: 3 });
+
+      // A minute after the revert its next payment goes unsimulated again, looked up first this time.
+      const nextPayment = await rawPayment(f, payer.address, anySignature);
+      const next = await insertPayment(db, nextPayment);
+      offsetMs = 75_000;
+      faults.calls.length = 0;
+      expect(await engine.runOnce()).to.deep.include({ claimed: 1, batches: 1, confirmed: 1 });
+      expect(faults.calls).to.include("eth_getCode");
+      expect(faults.calls).to.not.include("eth_estimateGas");
+      const [row] = await rowsOf(db, [next]);
+      const { gas, input } = await sentGas(row?.tx_hash);
+      expect(gas).to.equal(escrowBatchGasLimit([entryOf(nextPayment)], input, lower([payer.address])));
+      expect((await rowsOf(db, ids)).every((r) => r.state === "confirmed")).to.equal(true);
+    });
+
     it("simulates again, before failing it, a payment the mined batch reports InvalidSignature for", async () => {
       const payer = await eoaPayer(10n * PRICE);
       const turning = await rawPayment(f, payer.address, signedBy(f, payer));

@@ -65,8 +65,9 @@ export type EscrowBatchOutcome =
   | { readonly paymentKey: string; readonly status: "settled"; readonly fee: bigint }
   /**
    * `rejected`: left out before sending (the simulation or validation refused it), nothing was
-   * sent for it. `failed`: it was in the transaction and the escrow skipped it (`PaymentFailed`),
-   * because state changed between simulation and inclusion. Either way nothing moved for it.
+   * sent for it. `failed`: it was in the transaction and the escrow skipped it (`PaymentFailed`):
+   * the batch was not simulated, or state changed between simulation and inclusion. Either way
+   * nothing moved for it.
    * `nonce_used` means reconcile first: an earlier transaction of ours may have settled it.
    */
   | {
@@ -311,7 +312,8 @@ export async function awaitEscrowBatch(input: {
 
 /**
  * Each entry's fate in a mined batch. Within one transaction (payer, nonce) identifies an entry:
- * the simulation let through at most one entry per pair, since the first marks the nonce used.
+ * a batch holds at most one entry per pair, since the payment key is made of it (and
+ * `assertDistinctKeys` refuses a key twice).
  */
 export function batchOutcomes(receipt: TransactionReceipt, batch: PreparedEscrowBatch): EscrowBatchOutcome[] {
   const ours = receipt.logs.filter((log) => isAddressEqual(log.address, batch.escrow));
