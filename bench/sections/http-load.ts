@@ -42,9 +42,12 @@ export async function paidRun(
   name: string,
   url: string,
   options: { seconds: number; expectedRate: number; connections: number; overallRate?: number },
+  /** Called once the payments are signed, as the load starts: where a CPU measurement begins. */
+  onLoadStart?: () => void,
 ): Promise<PaidRun> {
   const count = Math.ceil(options.expectedRate * options.seconds * 3) + options.connections * 2 + 100;
   const { file } = stack.paymentsFile(name, count);
+  onLoadStart?.();
   const load: LoadResult = await runLoad({
     targets: [{ url, paymentsFile: file }],
     connections: options.connections,
@@ -105,8 +108,13 @@ export const httpLoadSection: Section = {
         const beforeFree = snapshot(stack.gateways.map((g) => g.pid));
         const f = (await runLoad({ targets: [{ url: free }], connections: CONNECTIONS, duration: ROUND_SECONDS })).targets[0]!;
         freeGatewayCpu.push(cpuBetween(beforeFree, snapshot(stack.gateways.map((g) => g.pid))).gateway / (f.ok || 1));
-        const before = snapshot(stack.gateways.map((g) => g.pid));
-        const p = (await paidRun(stack, `paid-${round}`, paid, { seconds: ROUND_SECONDS, expectedRate, connections: CONNECTIONS })).result;
+        // Measured from when the round's payments are signed (by this process, beforehand).
+        let before = snapshot(stack.gateways.map((g) => g.pid));
+        const p = (
+          await paidRun(stack, `paid-${round}`, paid, { seconds: ROUND_SECONDS, expectedRate, connections: CONNECTIONS }, () => {
+            before = snapshot(stack.gateways.map((g) => g.pid));
+          })
+        ).result;
         const spent = cpuBetween(before, snapshot(stack.gateways.map((g) => g.pid)));
         for (const group of Object.keys(spent) as CpuGroup[]) cpuPerPaid[group].push(spent[group] / (p.ok || 1));
         expectedRate = Math.max(expectedRate, p.throughput);
