@@ -65,7 +65,7 @@ export const memorySection: Section = {
         const sample = { served, memory: await gateway.memory() };
         samples.push(sample);
         if (baseline === undefined && served >= BASELINE_REQUESTS) baseline = sample;
-        log(`${count(served)} served (${rate.toFixed(0)} req/s), ${elapsed().toFixed(0)} s: RSS ${mib(sample.memory.rss)}, heap ${mib(sample.memory.heapUsed)}`);
+        log(`${count(served)} served (${rate.toFixed(0)} req/s), ${elapsed().toFixed(0)} s: RSS ${mib(sample.memory.rss)}, heap ${mib(sample.memory.heapUsed)} used of ${mib(sample.memory.heapTotal)}, external ${mib(sample.memory.external)}`);
         if (result.ok === 0) throw new Error(`a chunk of ${amount} paid requests got no 200 at all`);
       }
       const last = samples.at(-1)!;

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 /**
  * Cache keys from a route and its VALIDATED input (after zod has trimmed, lower-cased, sorted and
@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
  * fixed length whatever the input, and user input never reaches the key's structure.
  */
 export function cacheKey(routeId: string, input: unknown): string {
-  return `${routeId}:${createHash("sha256").update(canonicalJson(input)).digest("hex")}`;
+  return `${routeId}:${hash("sha256", canonicalJson(input), "hex")}`;
 }
 
 /** JSON with object keys sorted at every level and `undefined` members dropped. */

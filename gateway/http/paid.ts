@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Context, Middleware } from "koa";
 import { type Address, getAddress, isAddress } from "viem";
 import { PAYER_ADDRESS_HEADER } from "../analytics/reputation.js";
@@ -179,10 +179,9 @@ export function resourceUrl(request: Pick<Context, "protocol" | "host" | "path">
 export function fingerprint(ctx: Context, body: Uint8Array): string {
   const query = new URLSearchParams(ctx.querystring);
   query.sort();
-  const hash = createHash("sha256");
-  hash.update(`${ctx.method}\n${ctx.path}\n${query.toString()}\n`);
-  hash.update(createHash("sha256").update(body).digest("hex"));
-  return hash.digest("hex");
+  // One-shot hashes (no Hash object): this runs on every paid request. Same digest as hashing
+  // the lines and the body's hex digest in sequence.
+  return hash("sha256", `${ctx.method}\n${ctx.path}\n${query.toString()}\n${hash("sha256", body, "hex")}`, "hex");
 }
 
 function serialize(upstream: UpstreamResponse, status: number): StoredResponse {

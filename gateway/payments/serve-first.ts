@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { FundsAccount } from "../schemes/types.js";
 
@@ -117,7 +117,7 @@ export function serveFirstPolicyOf(flow: object): ServeFirstPolicy {
 }
 
 function keyDigest(paymentKey: string): string {
-  return createHash("sha256").update(paymentKey).digest("base64url").slice(0, 22);
+  return hash("sha256", paymentKey, "base64url").slice(0, 22);
 }
 
 function accountKey(account: FundsAccount): string {

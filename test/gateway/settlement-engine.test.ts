@@ -231,6 +231,7 @@ for (const backend of testBackends()) {
         const summary = await engineFor(f, db, { publicClient: f.faultyClient(faults) }).runOnce();
         expect(summary).to.deep.include({ claimed: 5, batches: 1, confirmed: 3, failed: 1, retried: 1 });
         expect(simulations(faults)).to.equal(0);
+        expect(faults.calls).to.not.include("eth_estimateGas"); // which would execute the batch too
         expect(faults.callSelectors).to.include(PAUSED_SELECTOR);
         const [batch] = await batchesOf(db);
         const receipt = await f.publicClient.getTransactionReceipt({ hash: batch?.tx_hash as Hash });
