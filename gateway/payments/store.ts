@@ -164,6 +164,9 @@ export async function reservePaymentAgainstFunds(
     ),
     response: onCredit.includes(true) ? served?.response : undefined,
     recentMs: recentWindowMs(funds.stateMaxAgeMs),
+    // Accounts are locked in this order within a batch. The settlement engine locks totals by
+    // (token, payer, payee, chain_id, scheme), one chain at a time: the same order, since
+    // addresses are stored lower-case and sort alike here and in the database.
     lockKey: `${payment.chainId}:${payment.token}:${payment.payer}:${payment.payee}`.toLowerCase(),
   });
   if (row.form === null) return { kind: "conflict" };

@@ -1,5 +1,6 @@
 import type { Hash, TransactionReceipt } from "viem";
 import type { Queryable } from "../db/index.js";
+import { UNSETTLED_STATES } from "../ledger/unsettled.js";
 import type { ErrorCode } from "../x402/errors.js";
 import { isPaymentError } from "../x402/errors.js";
 import { type EscrowBatchFailure, type PreparedEscrowBatch, batchOutcomes } from "../schemes/escrow/batch.js";
@@ -82,8 +83,8 @@ export async function applyResolutions(
     if (group === undefined) alike.set(key, { first: r, ids: [r.row.id] });
     else group.ids.push(r.row.id);
   }
-  // More than one statement: their accounts' totals are locked in one go, in key order, first.
-  if (alike.size > 1) await lockAccountTotals(tx, resolutions.map((r) => r.row.id));
+  // More than one statement: the totals they can move are locked in one go, in key order, first.
+  if (alike.size > 1) await lockAccountTotals(tx, resolutions.filter((r) => movesTotal(r, from)).map((r) => r.row.id));
   for (const { first: r, ids } of alike.values()) {
     switch (r.kind) {
       case "confirm":
@@ -101,6 +102,15 @@ export async function applyResolutions(
     }
   }
   return tally;
+}
+
+/**
+ * Whether writing `r` can change its account's unsettled total: confirmed and failed payments
+ * leave the unsettled states; a retry only does not when it starts from one of them.
+ */
+function movesTotal(r: Resolution, from: readonly string[]): boolean {
+  if (r.kind === "confirm" || r.kind === "fail") return true;
+  return from.some((state) => !(UNSETTLED_STATES as readonly string[]).includes(state));
 }
 
 /**

@@ -58,7 +58,7 @@ const postgres = testBackends().find((backend) => backend.name === "postgres");
     try {
       await recording.query(`SET search_path TO ${db.schema}`);
       await recording.query("BEGIN");
-      await recording.query("SET LOCAL deadlock_timeout = '200ms'");
+      const recordingPid = Number((await recording.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid);
       // A recording of the second account's payment holds its total, as record_payment's insert does…
       await lockTotal(PAYERS[1]);
       // …while the engine records a batch: the first and third confirmed, the second failed. Two
@@ -71,7 +71,7 @@ const postgres = testBackends().find((backend) => backend.name === "postgres");
       ];
       engine = db.transaction((tx) => applyResolutions(ctx, tx, resolutions, ["submitted"]));
       engine.catch(() => undefined);
-      await waitUntilBlocked(db);
+      await waitUntilBlockedBy(db, recordingPid);
       // The recording batch goes on to the third account (key order): it must get it.
       await lockTotal(PAYERS[2]);
       await recording.query("COMMIT");
@@ -88,11 +88,12 @@ const postgres = testBackends().find((backend) => backend.name === "postgres");
   });
 });
 
-/** Until some other session of this database waits for a row lock. */
-async function waitUntilBlocked(db: TestDatabase): Promise<void> {
+/** Until some session waits for a lock the recording session holds: the engine's transaction. */
+async function waitUntilBlockedBy(db: TestDatabase, recordingPid: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const { rows } = await db.query<{ n: string }>(
-      "SELECT count(*)::text AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+      "SELECT count(*)::text AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+      [recordingPid],
     );
     if (Number(rows[0]?.n ?? 0) > 0) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
