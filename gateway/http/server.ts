@@ -61,6 +61,7 @@ export interface SettlementEngineOptions {
   readonly intervalMs?: number;
   readonly batchMax?: number;
   readonly simulation?: "always" | "retries";
+  readonly onBatchMined?: (batch: { readonly status: "success" | "reverted"; readonly skipped: number }) => void;
 }
 
 export interface SettlementEngine {
@@ -293,6 +294,7 @@ export async function createGateway(deps: GatewayDeps): Promise<GatewayParts> {
           intervalMs: config.settlementIntervalMs,
           batchMax: config.settlementBatchMax,
           simulation: config.settlementSimulation,
+          onBatchMined: (batch) => metrics.countMinedBatch(batch),
         });
         const running = engine;
         closers.push(() => running.stop());

@@ -8,6 +8,10 @@
  *   payments_total{token,scheme}                         charged payments, by token address
  *   settlement_backlog_payments                          accepted payments not yet settled
  *   settlement_lag_seconds                               age of the oldest of them (0 when none)
+ *   settlement_batches_total{status}                     mined settlement batches: success, reverted
+ *   settlement_skipped_payments_total                    entries the escrow skipped in mined batches
+ *                                                        (PaymentFailed): the price of sending
+ *                                                        unsimulated (SETTLEMENT_SIMULATION)
  *   breaker_state{breaker,state}                         1 for each breaker's current state
  *   analytics_queue_records / analytics_dropped_records  request records waiting / given up
  * plus prom-client's process and Node.js runtime metrics.
@@ -39,10 +43,18 @@ export interface MetricsOptions {
   readonly processMetrics?: boolean;
 }
 
+/** A settlement batch whose receipt the engine recorded. */
+export interface MinedBatch {
+  readonly status: "success" | "reverted";
+  /** Entries the escrow skipped (`PaymentFailed`); 0 for a reverted batch. */
+  readonly skipped: number;
+}
+
 export interface GatewayMetrics {
   readonly registry: Registry;
   observeRequest(labels: { method: string; route: string; status: number }, seconds: number): void;
   countPayment(labels: { token: string; scheme: string }): void;
+  countMinedBatch(batch: MinedBatch): void;
   /** The exposition text and its content type. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -66,6 +78,21 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     labelNames: ["token", "scheme"] as const,
     registers: [registry],
   });
+
+  const minedBatches = new Counter({
+    name: "gateway_settlement_batches_total",
+    help: "Settlement batches mined, by receipt status (success, reverted).",
+    labelNames: ["status"] as const,
+    registers: [registry],
+  });
+  const skippedPayments = new Counter({
+    name: "gateway_settlement_skipped_payments_total",
+    help: "Entries the escrow skipped (PaymentFailed) in mined settlement batches; each is retried or failed by the engine's rules.",
+    registers: [registry],
+  });
+  // Both series exist from the start, so a rate over them is 0 rather than absent.
+  minedBatches.inc({ status: "success" }, 0);
+  minedBatches.inc({ status: "reverted" }, 0);
 
   const { backlog, breakerStates, analytics } = options;
   if (backlog !== undefined) {
@@ -138,6 +165,10 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     },
     countPayment({ token, scheme }) {
       payments.inc({ token: token.toLowerCase(), scheme });
+    },
+    countMinedBatch({ status, skipped }) {
+      minedBatches.inc({ status });
+      if (skipped > 0) skippedPayments.inc(skipped);
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -5,7 +5,7 @@ import type { Logger } from "../log.js";
 import type { GasState } from "./gas.js";
 import type { SimulationState } from "./simulation.js";
 import type { Backoff, Lease } from "./queue.js";
-import type { EngineChain } from "./types.js";
+import type { EngineChain, MinedBatchSummary } from "./types.js";
 
 /** Everything one chain's settlement steps need; built once per engine and chain. */
 export interface ChainContext {
@@ -23,6 +23,8 @@ export interface ChainContext {
   readonly gas: GasState;
   /** Which batches are simulated before they are sent, and the last revert seen. */
   readonly simulation: SimulationState;
+  /** `SettlementEngineOptions.onBatchMined`, or nothing. */
+  readonly onBatchMined: (batch: MinedBatchSummary) => void;
 }
 
 export function lease(ctx: ChainContext): Lease {

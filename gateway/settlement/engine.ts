@@ -53,6 +53,14 @@ export function createSettlementEngine(opts: SettlementEngineOptions): Settlemen
     reservedGraceMs,
     gas: newGasState(opts.maxBatchGas),
     simulation: newSimulationState(simulation),
+    onBatchMined: (batch) => {
+      try {
+        opts.onBatchMined?.(batch);
+      } catch (error) {
+        // The batch is recorded; a broken observer must not make it look otherwise.
+        log.warn({ err: loggable(error) }, "onBatchMined failed");
+      }
+    },
   }));
 
   // Serialises this engine's operations (timer cycles, tests calling runOnce, reconcile).

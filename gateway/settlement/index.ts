@@ -10,6 +10,7 @@ export {
   DEFAULTS as SETTLEMENT_DEFAULTS,
   type CycleSummary,
   type EngineChain,
+  type MinedBatchSummary,
   type ReconcileSummary,
   type SettlementEngine,
   type SettlementEngineOptions,

@@ -147,23 +147,29 @@ export async function recordReceipt(
     // A reverted batch settled nothing and consumed its nonce; every payment goes back.
     noteRevertedBatch(ctx, rows.map((row) => row.payer));
     const resolutions = rows.map((row): Resolution => ({ kind: "retry", row, reason: revertedBatchReason(receipt.transactionHash) }));
-    return ctx.db.transaction(async (tx) => {
+    const tally = await ctx.db.transaction(async (tx) => {
       await failBatch(tx, batchId, "reverted", receipt.blockNumber);
       return applyResolutions(ctx, tx, resolutions, ["submitted"]);
     });
+    ctx.onBatchMined({ chainId: ctx.chain.chainId, status: "reverted", payments: batch.entries.length, skipped: 0 });
+    return tally;
   }
   const resolutions: Resolution[] = [];
-  for (const outcome of batchOutcomes(receipt, batch)) {
+  const outcomes = batchOutcomes(receipt, batch);
+  for (const outcome of outcomes) {
     const row = byKey.get(outcome.paymentKey);
     if (row === undefined) continue; // resolved meanwhile by someone else
     if (outcome.status === "settled") resolutions.push({ kind: "confirm", row, transaction: receipt.transactionHash });
     else if (outcome.failure === "InvalidSignature") resolutions.push(resimulate(row, outcome));
     else resolutions.push(await resolveRefusal(ctx, row, outcome, dataByKey.get(outcome.paymentKey)));
   }
-  return ctx.db.transaction(async (tx) => {
+  const tally = await ctx.db.transaction(async (tx) => {
     await confirmBatch(tx, batchId, receipt.blockNumber);
     return applyResolutions(ctx, tx, resolutions, ["submitted"]);
   });
+  const skipped = outcomes.filter((outcome) => outcome.status !== "settled").length;
+  ctx.onBatchMined({ chainId: ctx.chain.chainId, status: "success", payments: outcomes.length, skipped });
+  return tally;
 }
 
 /**

@@ -53,6 +53,21 @@ export interface SettlementEngineOptions {
    * payments that failed before, `always` every one (docs/settlement-engine.md, "Simulation").
    */
   readonly simulation?: SimulationPolicy;
+  /**
+   * Told of every batch receipt the engine records (by a cycle or by reconciliation): the
+   * gateway counts them in its metrics. Must not throw.
+   */
+  readonly onBatchMined?: (batch: MinedBatchSummary) => void;
+}
+
+/** A mined settlement batch, as the engine recorded it. */
+export interface MinedBatchSummary {
+  readonly chainId: number;
+  readonly status: "success" | "reverted";
+  /** Entries in the transaction. */
+  readonly payments: number;
+  /** Of those, the ones the escrow skipped (`PaymentFailed` or no event); 0 when reverted. */
+  readonly skipped: number;
 }
 
 /** Why these values: docs/settlement-engine.md, "Defaults and why" (measured with `npm run bench settlement`). */

@@ -11,7 +11,7 @@ import { type Address, type Hex, getAddress, toHex } from "viem";
 import { type PrivateKeyAccount, generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { loadConfig } from "../../gateway/config/index.js";
 import { closeTestBackends, testBackends, type TestDatabase } from "../../gateway/db/testing.js";
-import { type GatewayParts, createGateway } from "../../gateway/http/index.js";
+import { type GatewayParts, type SettlementEngineOptions, createGateway } from "../../gateway/http/index.js";
 import { silentLogger } from "../../gateway/log.js";
 import { type FakeUpstream, fakeUpstreamEnv, startFakeUpstream } from "../../gateway/upstreams/fake-server.js";
 import { transferWithAuthorizationTypes } from "../../gateway/schemes/index.js";
@@ -60,6 +60,8 @@ for (const backend of testBackends()) {
       return account;
     }
 
+    let engineOptions: SettlementEngineOptions | undefined;
+
     async function start(env: Record<string, string> = {}): Promise<{ parts: GatewayParts; base: string }> {
       const config = loadConfig({
         RPC_URL: "http://127.0.0.1:1/unused",
@@ -80,7 +82,11 @@ for (const backend of testBackends()) {
         contracts: { registry: s.registry.address, escrow: s.escrow.address },
         // Only what the test names: no CATALOG_CONFIG or API keys from the machine running it.
         env: { ...fakeUpstreamEnv(fake.url), OPENWEATHER_API_KEY: "test-openweather-key" },
-        settlementEngine: null,
+        // An engine that never settles, but keeps the options the gateway gave it.
+        settlementEngine: (options) => {
+          engineOptions = options;
+          return { start: () => undefined, stop: async () => undefined, runOnce: async () => undefined };
+        },
       });
       const listening = gateway.app.listen(0, "127.0.0.1");
       await new Promise<void>((resolve) => listening.once("listening", resolve));
@@ -214,6 +220,20 @@ for (const backend of testBackends()) {
       expect(text).to.include(`gateway_payments_total{token="${s.usdc.address.toLowerCase()}",scheme="exact"}`);
       expect(text).to.match(/gateway_breaker_state\{breaker="openweather",state="closed"\} 1/);
       expect(text).to.match(/gateway_settlement_backlog_payments 0/);
+    });
+
+    it("counts the settlement engine's mined batches and skipped entries on /metrics", async () => {
+      const before = await (await fetch(`${base}/metrics`)).text();
+      const count = (text: string, series: string) => Number(new RegExp(`^${series} (\\d+)$`, "m").exec(text)?.[1]);
+      expect(engineOptions?.simulation).to.equal("retries");
+      engineOptions?.onBatchMined?.({ status: "success", skipped: 3 });
+      engineOptions?.onBatchMined?.({ status: "reverted", skipped: 0 });
+      const after = await (await fetch(`${base}/metrics`)).text();
+      const success = 'gateway_settlement_batches_total\\{status="success"\\}';
+      const reverted = 'gateway_settlement_batches_total\\{status="reverted"\\}';
+      expect(count(after, success) - count(before, success)).to.equal(1);
+      expect(count(after, reverted) - count(before, reverted)).to.equal(1);
+      expect(count(after, "gateway_settlement_skipped_payments_total") - count(before, "gateway_settlement_skipped_payments_total")).to.equal(3);
     });
 
     it("serves the facilitator's /supported, and keeps /verify from refusing a loopback caller", async () => {

@@ -10,7 +10,7 @@ import { type Hash, getAddress, parseEventLogs, toFunctionSelector } from "viem"
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { type TestDatabase, closeTestBackends, testBackends } from "../../gateway/db/testing.js";
 import { type PaymentScheme, paymentAuthorizationTypes, settlementEscrowAbi } from "../../gateway/schemes/index.js";
-import { settlementBacklog } from "../../gateway/settlement/index.js";
+import { type MinedBatchSummary, settlementBacklog } from "../../gateway/settlement/index.js";
 import {
   PRICE,
   type ChainFaults,
@@ -228,8 +228,11 @@ for (const backend of testBackends()) {
         const more = await queue(1);
 
         const faults = watched();
-        const summary = await engineFor(f, db, { publicClient: f.faultyClient(faults) }).runOnce();
+        const mined: MinedBatchSummary[] = [];
+        const summary = await engineFor(f, db, { publicClient: f.faultyClient(faults), onBatchMined: (b) => mined.push(b) }).runOnce();
         expect(summary).to.deep.include({ claimed: 5, batches: 1, confirmed: 3, failed: 1, retried: 1 });
+        // What the gateway's metrics count: one batch, two of its five entries skipped.
+        expect(mined).to.deep.equal([{ chainId: f.chainId, status: "success", payments: 5, skipped: 2 }]);
         expect(simulations(faults)).to.equal(0);
         expect(faults.calls).to.not.include("eth_estimateGas"); // which would execute the batch too
         expect(faults.callSelectors).to.include(PAUSED_SELECTOR);
@@ -284,7 +287,15 @@ for (const backend of testBackends()) {
       it("after a batch reverted, simulates every batch for a minute", async () => {
         let offsetMs = 0;
         const faults = watched();
-        const engine = engineFor(f, db, { publicClient: f.faultyClient(faults), now: () => new Date(Date.now() + offsetMs) });
+        const mined: MinedBatchSummary[] = [];
+        const engine = engineFor(f, db, {
+          publicClient: f.faultyClient(faults),
+          now: () => new Date(Date.now() + offsetMs),
+          onBatchMined: (b) => {
+            mined.push(b);
+            throw new Error("a broken observer changes nothing");
+          },
+        });
         const reverted = await queue(2);
         // Paused between signing and broadcast: the mined transaction reverts (EnforcedPause).
         faults.beforeSend = async () => {
@@ -299,6 +310,7 @@ for (const backend of testBackends()) {
         offsetMs = 10_000; // Hardhat answers the reverting send with an error: the receipt is read on this cycle.
         await engine.runOnce();
         expect((await batchesOf(db))[0]).to.deep.include({ state: "failed", error: "reverted" });
+        expect(mined).to.deep.equal([{ chainId: f.chainId, status: "reverted", payments: 2, skipped: 0 }]);
 
         const fresh = await queue(1);
         offsetMs = 40_000;

@@ -137,6 +137,21 @@ for (const backend of testBackends()) {
         expect(body).to.match(/^gateway_settlement_backlog_payments nan$/im);
       });
 
+      it("counts mined settlement batches by status and the entries the escrow skipped, from zero", async () => {
+        const metrics = createMetrics({ processMetrics: false });
+        let { body } = await metrics.render();
+        expect(body).to.match(/^gateway_settlement_batches_total\{status="success"\} 0$/m);
+        expect(body).to.match(/^gateway_settlement_batches_total\{status="reverted"\} 0$/m);
+        expect(body).to.match(/^gateway_settlement_skipped_payments_total 0$/m);
+        metrics.countMinedBatch({ status: "success", skipped: 2 });
+        metrics.countMinedBatch({ status: "success", skipped: 0 });
+        metrics.countMinedBatch({ status: "reverted", skipped: 0 });
+        ({ body } = await metrics.render());
+        expect(body).to.match(/^gateway_settlement_batches_total\{status="success"\} 2$/m);
+        expect(body).to.match(/^gateway_settlement_batches_total\{status="reverted"\} 1$/m);
+        expect(body).to.match(/^gateway_settlement_skipped_payments_total 2$/m);
+      });
+
       it("keeps every app's series in its own registry", async () => {
         const a = createMetrics({ processMetrics: false });
         const b = createMetrics({ processMetrics: false });
