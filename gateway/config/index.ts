@@ -162,8 +162,9 @@ export const configSchema = z.object({
    */
   settlementBatchMax: z.coerce.number().int().min(1).max(500).default(200),
   /**
-   * Which settlement batches are simulated before they are sent: `retries` (payments that failed
-   * before; bench section 4 measured the simulation as the node's largest cost) or `always`.
+   * Which settlement batches are simulated before they are sent: `retries` (payments the escrow
+   * refused or skipped before; bench section 4 measured the simulation as the node's largest cost)
+   * or `always`.
    */
   settlementSimulation: z.enum(["retries", "always"]).default("retries"),
   /** Run the settlement engine in this process (every instance may: they share work through row locks). */

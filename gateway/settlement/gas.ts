@@ -103,7 +103,7 @@ export async function payersWithCode(ctx: ChainContext, payers: readonly Address
 
 export function rememberContractPayers(ctx: ChainContext, payers: readonly Address[]): void {
   remember(ctx.gas.contractPayers, payers);
-  for (const payer of payers) ctx.gas.eoaPayers.delete(payer.toLowerCase());
+  forgetEoaPayers(ctx, payers);
 }
 
 /**

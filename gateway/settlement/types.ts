@@ -50,12 +50,14 @@ export interface SettlementEngineOptions {
   readonly maxBatchGas?: bigint;
   /**
    * Which batches are simulated before they are sent: `retries` (default) only those holding
-   * payments that failed before, `always` every one (docs/settlement-engine.md, "Simulation").
+   * payments the escrow refused or skipped before (and all while the escrow is paused or after a
+   * revert), `always` every one (docs/settlement-engine.md, "Simulation").
    */
   readonly simulation?: SimulationPolicy;
   /**
    * Told of every batch receipt the engine records (by a cycle or by reconciliation): the
-   * gateway counts them in its metrics. Must not throw.
+   * gateway counts them in its metrics. Called after the recording committed; what it throws is
+   * logged and changes nothing.
    */
   readonly onBatchMined?: (batch: MinedBatchSummary) => void;
 }
