@@ -31,9 +31,21 @@ export interface QueryResult<T> {
   rowCount: number;
 }
 
+/** How one statement is sent. */
+export interface QueryOptions {
+  /**
+   * PostgreSQL: keep the statement prepared under this name on each pooled connection, so the
+   * server parses and plans it once per connection instead of on every call (about a fifth of
+   * the server's CPU for the statement that records payments). Only for a fixed statement run on
+   * every paid request: the name must always come with the same text, and the statement's
+   * result columns must not change while the gateway runs. PGlite ignores it.
+   */
+  readonly prepareAs?: string;
+}
+
 /** Something SQL can be sent to: the database itself, or an open transaction. */
 export interface Queryable {
-  query<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<T>>;
+  query<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[], options?: QueryOptions): Promise<QueryResult<T>>;
   /**
    * Runs a script of one or more statements without parameters (migrations, DDL). Separate from
    * `query` because PGlite only accepts a multi-statement string through its simple protocol.

@@ -14,7 +14,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import pg from "pg";
 import { TransactionAbortedError, describeError, stderrLogger, toSqlParams } from "./database.js";
-import type { Database, DbLogger, QueryResult, Queryable, SqlValue } from "./database.js";
+import type { Database, DbLogger, QueryOptions, QueryResult, Queryable, SqlValue } from "./database.js";
 import { createKeyedMutex } from "../lib/keyed-mutex.js";
 import { assertOutsideTransaction, runInTransactionScope } from "./transaction-guard.js";
 
@@ -64,6 +64,15 @@ export async function openPostgres(url: string, config: PostgresConfig = {}): Pr
   return postgresDatabase(pool, logger);
 }
 
+/**
+ * A statement for node-postgres. A named one is parsed once per connection (node-postgres
+ * remembers which connections have it) and then only bound and executed.
+ */
+function statement(sql: string, params: readonly SqlValue[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
+  const values = toSqlParams(params);
+  return options?.prepareAs === undefined ? { text: sql, values } : { name: options.prepareAs, text: sql, values };
+}
+
 /** The connection holding an advisory lock, while the holder's `fn` runs. */
 interface LockScope {
   readonly owner: object;
@@ -84,9 +93,9 @@ function postgresDatabase(pool: pg.Pool, logger: DbLogger): Database {
   };
   const db: Database = {
     kind: "postgres",
-    async query<T>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<T>> {
+    async query<T>(sql: string, params?: readonly SqlValue[], options?: QueryOptions): Promise<QueryResult<T>> {
       assertOutsideTransaction(db, "query");
-      return toResult<T>(await connection().query(sql, toSqlParams(params)));
+      return toResult<T>(await connection().query(statement(sql, params, options)));
     },
     async exec(sql: string): Promise<void> {
       assertOutsideTransaction(db, "exec");
@@ -179,9 +188,9 @@ async function runTransaction<T>(pool: pg.Pool, logger: DbLogger, fn: (tx: Query
     if (!open) throw new Error("transaction is already finished; this tx object can no longer be used");
   };
   const tx: Queryable = {
-    async query<R>(sql: string, params?: readonly SqlValue[]): Promise<QueryResult<R>> {
+    async query<R>(sql: string, params?: readonly SqlValue[], options?: QueryOptions): Promise<QueryResult<R>> {
       ensureOpen();
-      return toResult<R>(await client.query(sql, toSqlParams(params)));
+      return toResult<R>(await client.query(statement(sql, params, options)));
     },
     async exec(sql: string): Promise<void> {
       ensureOpen();

@@ -73,6 +73,7 @@ export async function reservePayment(
      ON CONFLICT (payment_key) DO NOTHING
      RETURNING id`,
     [...rowFields(payment, fingerprint, txHash), payment.settlementData],
+    { prepareAs: "reserve_payment" },
   );
   return rows[0]?.id;
 }
@@ -244,7 +245,7 @@ async function reserveBatch(db: Queryable, items: readonly ReservationItem[]): P
     order.map((i) => items[i]!.response?.status ?? null),
     order.map((i) => responseHeaders(items[i]!.response)),
     order.map((i) => responseBodyHex(items[i]!.response)),
-  ]));
+  ], { prepareAs: "record_payment_batch" }));
   if (rows.length !== items.length) throw new Error(`record_payment answered ${rows.length} rows for ${items.length} payments`);
   // `ord` is the position in the sorted batch; answer in submission order.
   const results: ReservationRow[] = new Array(items.length);

@@ -102,6 +102,25 @@ for (const backend of testBackends()) {
       expect((await db.query("DELETE FROM t WHERE k = 'zz'")).rowCount).to.equal(0);
     });
 
+    it("runs a statement prepared under a name like any other, also inside a transaction", async () => {
+      const insert = "INSERT INTO t (k, n) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING RETURNING id, n";
+      const named = { prepareAs: "db_test_insert" };
+      const first = await db.query<{ id: string; n: string }>(insert, ["p1", 5n], named);
+      expect(first.rows.map((r) => r.n)).to.deep.equal(["5"]);
+      // Same name, same text, new values: bound again, not parsed again.
+      expect((await db.query(insert, ["p2", UINT256_MAX], named)).rows[0]).to.include({ n: UINT256_MAX.toString() });
+      expect((await db.query(insert, ["p1", 6n], named)).rowCount).to.equal(0);
+      await db.transaction(async (tx) => {
+        expect((await tx.query(insert, ["p3", 7n], named)).rowCount).to.equal(1);
+      });
+      const stored = await db.query<{ k: string; n: string }>("SELECT k, n FROM t ORDER BY k");
+      expect(stored.rows).to.deep.equal([
+        { k: "p1", n: "5" },
+        { k: "p2", n: UINT256_MAX.toString() },
+        { k: "p3", n: "7" },
+      ]);
+    });
+
     it("commits a transaction and returns its result", async () => {
       const id = await db.transaction(async (tx) => {
         const row = await tx.query<{ id: string }>("INSERT INTO t (k) VALUES ('c') RETURNING id");

@@ -76,12 +76,12 @@ const postgres = testBackends().find((backend) => backend.name === "postgres");
   });
 
   /** Kills this pool's server sessions from a separate connection, like a DBA or a failover. */
-  async function terminateSessions(): Promise<number> {
+  async function terminateSessions(application = appName): Promise<number> {
     const admin = await openPostgres(url, { max: 1, logger: recordingLogger() });
     try {
       const result = await admin.query<{ pg_terminate_backend: boolean }>(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
-        [appName],
+        [application],
       );
       return result.rowCount;
     } finally {
@@ -136,6 +136,27 @@ const postgres = testBackends().find((backend) => backend.name === "postgres");
       expect((await short.query("SHOW statement_timeout")).rows).to.deep.equal([{ statement_timeout: "100ms" }]);
     } finally {
       await short.close();
+    }
+  });
+
+  it("prepares a named statement once per connection, and again on the connection that replaces a dropped one", async () => {
+    const single = await openPostgres(url, { max: 1, applicationName: `${appName}_single`, logger });
+    try {
+      const sql = "SELECT $1::int + 1 AS next";
+      const prepared = async () =>
+        (await single.query<{ name: string }>("SELECT name FROM pg_prepared_statements WHERE name = 'db_test_next'")).rows.length;
+      expect(await prepared()).to.equal(0);
+      for (let i = 0; i < 3; i++) {
+        expect((await single.query<{ next: number }>(sql, [i], { prepareAs: "db_test_next" })).rows).to.deep.equal([{ next: i + 1 }]);
+      }
+      expect(await prepared()).to.equal(1);
+      expect(await terminateSessions(`${appName}_single`)).to.equal(1);
+      await waitFor(() => logger.messages.length > 0, "the pool to report the dropped connection");
+      // The new connection has never seen the statement: it is parsed there again, not assumed.
+      expect((await single.query<{ next: number }>(sql, [41], { prepareAs: "db_test_next" })).rows).to.deep.equal([{ next: 42 }]);
+      expect(await prepared()).to.equal(1);
+    } finally {
+      await single.close();
     }
   });
 
