@@ -90,11 +90,11 @@ const sinceUs = (start: bigint) => Number((process.hrtime.bigint() - start) / 1_
 function timingRecords(db: Database, histogram: Histogram): Database {
   return {
     ...db,
-    async query(sql, params) {
-      if (!sql.includes("record_payment(")) return db.query(sql, params);
+    async query(sql, params, options) {
+      if (!sql.includes("record_payment(")) return db.query(sql, params, options);
       const start = process.hrtime.bigint();
       try {
-        return await db.query(sql, params);
+        return await db.query(sql, params, options);
       } finally {
         histogram.recordValue(Math.max(1, sinceUs(start)));
       }
