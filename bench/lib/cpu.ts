@@ -67,3 +67,45 @@ export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): Record<CpuG
   }
   return totals;
 }
+
+/** All cores' clock ticks from /proc/stat: busy (not idle, not waiting for I/O) and in all. */
+export interface MachineTicks {
+  readonly busy: number;
+  readonly total: number;
+}
+
+export function machineTicks(): MachineTicks | undefined {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
+    const values = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal; guest time is already inside user.
+    const total = values.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = (values[3] ?? 0) + (values[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The share of all cores busy between two readings, 0–1; undefined off Linux. */
+export function busyBetween(before: MachineTicks | undefined, after: MachineTicks | undefined): number | undefined {
+  if (before === undefined || after === undefined || after.total === before.total) return undefined;
+  return (after.busy - before.busy) / (after.total - before.total);
+}
+
+/** A thread's scheduler times in ns (/proc/<pid>/task/<tid>/schedstat): on a core, and ready but waiting for one. */
+export interface ThreadSchedule {
+  readonly runningNs: number;
+  readonly waitingNs: number;
+}
+
+/** The main thread of `pid` (its JavaScript thread, for a Node process); undefined off Linux. */
+export function mainThreadSchedule(pid: number): ThreadSchedule | undefined {
+  try {
+    const [running, waiting] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").trim().split(" ").map(Number);
+    if (running === undefined || waiting === undefined || !Number.isFinite(running) || !Number.isFinite(waiting)) return undefined;
+    return { runningNs: running, waitingNs: waiting };
+  } catch {
+    return undefined;
+  }
+}

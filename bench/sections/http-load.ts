@@ -10,7 +10,7 @@
  *  - latency: the paid route at a fixed 1,000 requests/s, evenly spaced (bench/servers/paced-load.ts;
  *    autocannon's rate limit sends in bursts), latency counted from when each request was due.
  */
-import { type CpuGroup, cpuBetween, snapshot } from "../lib/cpu.js";
+import { type CpuGroup, busyBetween, cpuBetween, machineTicks, mainThreadSchedule, snapshot } from "../lib/cpu.js";
 import { median } from "../lib/timing.js";
 import { FREE_PATH, PAID_PATH, type PaidStack, startPaidStack } from "../lib/paid-stack.js";
 import { runLoad, runPacedLoad } from "../lib/processes.js";
@@ -129,7 +129,21 @@ export const httpLoadSection: Section = {
       const fixedPayments = stack.paymentsFile("fixed-rate", FIXED_RATE * FIXED_SECONDS + 100);
       const timingUrl = `${stack.gateways[0]!.url}/bench/timing`;
       await gatewayTiming(`${timingUrl}?reset=1`);
+      // What the steady rate costs each process per request, and how busy it keeps the machine:
+      // the latency tail is requests waiting for a core.
+      const beforeFixed = snapshot(stack.gateways.map((g) => g.pid));
+      const machineBefore = machineTicks();
+      const scheduleBefore = mainThreadSchedule(gateway.pid);
+      const fixedStarted = performance.now();
       const fixed = await runPacedLoad({ url: paid, rate: FIXED_RATE, seconds: FIXED_SECONDS, connections: CONNECTIONS, paymentsFile: fixedPayments.file });
+      const fixedWallNs = (performance.now() - fixedStarted) * 1e6;
+      const fixedBusy = busyBetween(machineBefore, machineTicks());
+      const scheduleAfter = mainThreadSchedule(gateway.pid);
+      const gatewayWaitedShare =
+        scheduleBefore === undefined || scheduleAfter === undefined ? undefined : (scheduleAfter.waitingNs - scheduleBefore.waitingNs) / fixedWallNs;
+      const gatewayRanShare =
+        scheduleBefore === undefined || scheduleAfter === undefined ? undefined : (scheduleAfter.runningNs - scheduleBefore.runningNs) / fixedWallNs;
+      const fixedCpu = cpuBetween(beforeFixed, snapshot(stack.gateways.map((g) => g.pid)));
       const inside = await gatewayTiming(timingUrl);
       const fixedFree = await runPacedLoad({ url: free, rate: FIXED_RATE, seconds: FIXED_SECONDS, connections: CONNECTIONS });
       log(`fixed ${FIXED_RATE} req/s, free route: p50 ${fixedFree.latency.p50} ms, p99 ${fixedFree.latency.p99} ms`);
@@ -208,6 +222,44 @@ export const httpLoadSection: Section = {
           unit: "ms",
           note: `perf_hooks.monitorEventLoopDelay over the same run (max ${inside.eventLoopDelay.max.toFixed(1)} ms): garbage collection and long synchronous work`,
         },
+        {
+          section: SECTION,
+          name: `  gateway CPU per paid request at ${FIXED_RATE.toLocaleString("en-US")} req/s`,
+          value: (fixedCpu.gateway / (fixed.ok || 1)) * 1_000,
+          unit: "µs",
+          note: `against ${(median(cpuPerPaid.gateway) * 1_000).toFixed(0)} µs at full load: at a steady rate fewer requests share each wakeup, socket write and database round trip`,
+        },
+        {
+          section: SECTION,
+          name: `  PostgreSQL CPU per paid request at ${FIXED_RATE.toLocaleString("en-US")} req/s`,
+          value: (fixedCpu.PostgreSQL / (fixed.ok || 1)) * 1_000,
+          unit: "µs",
+          note: `against ${(median(cpuPerPaid.PostgreSQL) * 1_000).toFixed(0)} µs at full load: smaller batches, a commit for fewer payments each`,
+        },
+        ...(fixedBusy === undefined
+          ? []
+          : [
+              {
+                section: SECTION,
+                name: `  machine CPU busy at ${FIXED_RATE.toLocaleString("en-US")} req/s`,
+                value: Number((fixedBusy * 100).toFixed(1)),
+                unit: "%",
+                note: "all cores, /proc/stat, over the same run: the gateway, PostgreSQL, the chain node and the load generator share them",
+              },
+            ]),
+        ...(gatewayWaitedShare === undefined || gatewayRanShare === undefined
+          ? []
+          : [
+              {
+                section: SECTION,
+                name: `  gateway thread ready but waiting for a core`,
+                value: Number((gatewayWaitedShare * 100).toFixed(1)),
+                unit: "% of run",
+                note:
+                  `the gateway's JavaScript thread over the same run (/proc/<pid>/task/<pid>/schedstat): runnable with no core free for it, ` +
+                  `against ${(gatewayRanShare * 100).toFixed(1)}% of the run on a core`,
+              },
+            ]),
         {
           section: SECTION,
           name: `free route, p99 at ${FIXED_RATE.toLocaleString("en-US")} req/s`,
