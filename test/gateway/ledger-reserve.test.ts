@@ -7,6 +7,7 @@
  */
 import { expect } from "chai";
 import type { Address } from "viem";
+import type { Queryable } from "../../gateway/db/database.js";
 import { closeTestBackends, testBackends } from "../../gateway/db/testing.js";
 import type { TestDatabase } from "../../gateway/db/testing.js";
 import { RECENT_SLACK_MS } from "../../gateway/ledger/index.js";
@@ -134,6 +135,32 @@ for (const backend of testBackends()) {
         const third = await reservePaymentAgainstFunds(db, payment(40n, 60n, 100n), "GET /c", served);
         expect(third).to.include({ kind: "reserved", served: false, unsettled: 80n });
         expect((await stored())[2]).to.deep.equal(["reserved", "sync", null, null, null]);
+      });
+
+      it("records the same row from a lone statement as from a batch", async () => {
+        // A spy handle (with a coalescer of its own) that notes which statement each call sent.
+        const sent: string[] = [];
+        const spy: Queryable = {
+          query: (sql, params, options) => {
+            sent.push(options?.prepareAs ?? "unnamed");
+            return db.query(sql, params, options);
+          },
+          exec: (sql) => db.exec(sql),
+        };
+        const alone = await reservePaymentAgainstFunds(spy, payment(40n, 100n, 100n), "GET /a", served);
+        const together = await Promise.all([1, 2].map(() => reservePaymentAgainstFunds(spy, payment(40n, 100n, 100n), "GET /a", served)));
+        expect(sent).to.deep.equal(["record_payment_one", "record_payment_batch"]);
+        expect(alone).to.include({ kind: "reserved", served: true, unsettled: 0n });
+        expect(together.map((r) => (r.kind === "reserved" ? r.unsettled : r.kind)).sort()).to.deep.equal([40n, 80n]);
+        const columns = await db.query<Record<string, unknown>>(
+          `SELECT state, scheme, network, chain_id, token, payer, payee, amount, valid_before, request_fingerprint, tx_hash,
+                  payload->>'mode' AS mode, response_status, response_headers, response_body
+             FROM payments ORDER BY id`,
+        );
+        expect(columns.rows).to.have.length(3);
+        expect(columns.rows[0]).to.include({ state: "verified", mode: "async", amount: "40", response_status: 200 });
+        expect(columns.rows[1]).to.deep.equal(columns.rows[0]);
+        expect(columns.rows[2]).to.deep.equal(columns.rows[0]);
       });
 
       it("writes nothing when refused, and nothing over a taken key", async () => {
