@@ -69,6 +69,8 @@ export async function openPostgres(url: string, config: PostgresConfig = {}): Pr
  * remembers which connections have it) and then only bound and executed.
  */
 function statement(sql: string, params: readonly SqlValue[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
+  // Values reach node-postgres already as text, numbers, Dates, bytes or arrays: should building
+  // the Bind message throw, node-postgres would close a named statement yet still count it prepared.
   const values = toSqlParams(params);
   return options?.prepareAs === undefined ? { text: sql, values } : { name: options.prepareAs, text: sql, values };
 }

@@ -112,6 +112,11 @@ for (const backend of testBackends()) {
       expect((await db.query(insert, ["p1", 6n], named)).rowCount).to.equal(0);
       await db.transaction(async (tx) => {
         expect((await tx.query(insert, ["p3", 7n], named)).rowCount).to.equal(1);
+        if (db.kind === "postgres") {
+          // The transaction's connection has the statement under its name (PGlite ignores names).
+          const prepared = await tx.query("SELECT name FROM pg_prepared_statements WHERE name = 'db_test_insert'");
+          expect(prepared.rowCount).to.equal(1);
+        }
       });
       const stored = await db.query<{ k: string; n: string }>("SELECT k, n FROM t ORDER BY k");
       expect(stored.rows).to.deep.equal([

@@ -159,8 +159,34 @@ for (const backend of testBackends()) {
         );
         expect(columns.rows).to.have.length(3);
         expect(columns.rows[0]).to.include({ state: "verified", mode: "async", amount: "40", response_status: 200 });
+        expect(columns.rows[0]?.["valid_before"]).to.deep.equal(new Date(4_000_000_000_000));
+        expect(Buffer.from(columns.rows[0]?.["response_body"] as Uint8Array).toString()).to.equal('{"ok":true}');
         expect(columns.rows[1]).to.deep.equal(columns.rows[0]);
         expect(columns.rows[2]).to.deep.equal(columns.rows[0]);
+
+        // Without an expiry and without a response (reserved, not served), alone and in a batch.
+        const plain = () => ({ ...payment(40n, 1_000n, 1_000n), validBefore: null });
+        await reservePaymentAgainstFunds(spy, plain(), "GET /b");
+        await Promise.all([1, 2].map(() => reservePaymentAgainstFunds(spy, plain(), "GET /b")));
+        expect(sent.slice(2)).to.deep.equal(["record_payment_one", "record_payment_batch"]);
+        const unserved = await db.query<Record<string, unknown>>(
+          `SELECT state, valid_before, response_status, response_headers, response_body FROM payments WHERE request_fingerprint = 'GET /b'`,
+        );
+        expect(unserved.rows).to.deep.equal(
+          Array.from({ length: 3 }, () => ({ state: "reserved", valid_before: null, response_status: null, response_headers: null, response_body: null })),
+        );
+      });
+
+      it("answers conflict for a taken key inside a batch, and records the rest of it", async () => {
+        const taken = payment(10n, 100n, 100n);
+        expect((await reservePaymentAgainstFunds(db, taken, "GET /a", served)).kind).to.equal("reserved");
+        const [again, fresh] = await Promise.all([
+          reservePaymentAgainstFunds(db, taken, "GET /a", served),
+          reservePaymentAgainstFunds(db, payment(10n, 100n, 100n), "GET /c", served),
+        ]);
+        expect(again).to.deep.equal({ kind: "conflict" });
+        expect(fresh).to.include({ kind: "reserved", served: true, unsettled: 10n });
+        expect(await stored()).to.have.length(2);
       });
 
       it("writes nothing when refused, and nothing over a taken key", async () => {
