@@ -38,13 +38,27 @@ export const addressSchema = z.codec(
   { decode: (s) => getAddress(s), encode: (a) => getAddress(a) },
 );
 
+export interface HexBytesBounds {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** `0x` and between `min` and `max` bytes of hex digits, either case. */
+export function hexBytesPattern(bounds: HexBytesBounds): RegExp {
+  return new RegExp(`^0x(?:[0-9a-fA-F]{2}){${bounds.min},${bounds.max}}$`);
+}
+
+/** Bounds of `signatureSchema` and `bytes32Schema`, for code that checks the same forms by hand. */
+export const SIGNATURE_BYTES: HexBytesBounds = { min: 64, max: 4096 };
+export const BYTES32_BYTES: HexBytesBounds = { min: 32, max: 32 };
+
 /**
  * 0x-prefixed byte string of bounded length, normalized to lower case so that case variants of one
  * nonce or signature collapse to a single key wherever they are stored or compared.
  */
-export function hexBytesSchema(bounds: { readonly min: number; readonly max: number }) {
+export function hexBytesSchema(bounds: HexBytesBounds) {
   const { min, max } = bounds;
-  const pattern = new RegExp(`^0x(?:[0-9a-fA-F]{2}){${min},${max}}$`);
+  const pattern = hexBytesPattern(bounds);
   const expectation = min === max ? `${min} bytes` : `${min} to ${max} bytes`;
   return z.codec(
     z.string().regex(pattern, `must be 0x-prefixed hex of ${expectation}`),
@@ -54,13 +68,13 @@ export function hexBytesSchema(bounds: { readonly min: number; readonly max: num
 }
 
 /** bytes32: EIP-3009 nonces, transaction hashes. */
-export const bytes32Schema = hexBytesSchema({ min: 32, max: 32 });
+export const bytes32Schema = hexBytesSchema(BYTES32_BYTES);
 
 /**
  * Signatures: 64 (EIP-2098) or 65 bytes from EOAs, longer for ERC-1271 / ERC-6492 smart wallets.
  * The upper bound only has to stay above what fits in a header.
  */
-export const signatureSchema = hexBytesSchema({ min: 64, max: 4096 });
+export const signatureSchema = hexBytesSchema(SIGNATURE_BYTES);
 
 /** Payment timeouts: whole seconds, at least one, within 32 bits. */
 export const timeoutSecondsSchema = z.int().min(1).max(0xffff_ffff);
