@@ -116,6 +116,8 @@ export const configSchema = z.object({
   payTo: address,
   signerKey: hexKey,
   databaseUrl: z.string().optional(),
+  /** Keep the per-request statements prepared on each PostgreSQL connection (gateway/db/postgres.ts). */
+  databasePreparedStatements: bool.default(true),
   dataDir: z.string().min(1).default(".data/pglite"),
   corsOrigins: csv.default([]),
   trustProxy: bool.default(false),
@@ -217,6 +219,7 @@ const envNames: Record<keyof GatewayConfig, string> = {
   payTo: "PAY_TO",
   signerKey: "SIGNER_PRIVATE_KEY",
   databaseUrl: "DATABASE_URL",
+  databasePreparedStatements: "DATABASE_PREPARED_STATEMENTS",
   dataDir: "DATA_DIR",
   corsOrigins: "CORS_ORIGINS",
   trustProxy: "TRUST_PROXY",

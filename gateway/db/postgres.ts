@@ -31,6 +31,12 @@ export interface PostgresConfig {
   /** Schema to put first on search_path, e.g. to host several deployments in one database. */
   schema?: string;
   applicationName?: string;
+  /**
+   * Keep the statements named by `prepareAs` prepared on each connection. Default true; false
+   * for a connection pooler that drops prepared statements (PgBouncer in transaction mode before
+   * 1.21, or without `max_prepared_statements`): every statement is then parsed on each call.
+   */
+  preparedStatements?: boolean;
   logger?: DbLogger;
 }
 
@@ -61,18 +67,18 @@ export async function openPostgres(url: string, config: PostgresConfig = {}): Pr
     await pool.end().catch(() => undefined);
     throw error;
   }
-  return postgresDatabase(pool, logger);
+  return postgresDatabase(pool, logger, config.preparedStatements ?? true);
 }
 
 /**
  * A statement for node-postgres. A named one is parsed once per connection (node-postgres
  * remembers which connections have it) and then only bound and executed.
  */
-function statement(sql: string, params: readonly SqlValue[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
+function statement(sql: string, params: readonly SqlValue[] | undefined, options: QueryOptions | undefined, prepared: boolean): pg.QueryConfig {
   // Values reach node-postgres already as text, numbers, Dates, bytes or arrays: should building
   // the Bind message throw, node-postgres would close a named statement yet still count it prepared.
   const values = toSqlParams(params);
-  return options?.prepareAs === undefined ? { text: sql, values } : { name: options.prepareAs, text: sql, values };
+  return !prepared || options?.prepareAs === undefined ? { text: sql, values } : { name: options.prepareAs, text: sql, values };
 }
 
 /** The connection holding an advisory lock, while the holder's `fn` runs. */
@@ -85,7 +91,7 @@ interface LockScope {
 
 const lockScopes = new AsyncLocalStorage<LockScope>();
 
-function postgresDatabase(pool: pg.Pool, logger: DbLogger): Database {
+function postgresDatabase(pool: pg.Pool, logger: DbLogger, prepared: boolean): Database {
   let closing: Promise<void> | undefined;
   const mutex = createKeyedMutex();
   // Statements of a lock holder run on the lock's connection (see Database.withLock).
@@ -97,7 +103,7 @@ function postgresDatabase(pool: pg.Pool, logger: DbLogger): Database {
     kind: "postgres",
     async query<T>(sql: string, params?: readonly SqlValue[], options?: QueryOptions): Promise<QueryResult<T>> {
       assertOutsideTransaction(db, "query");
-      return toResult<T>(await connection().query(statement(sql, params, options)));
+      return toResult<T>(await connection().query(statement(sql, params, options, prepared)));
     },
     async exec(sql: string): Promise<void> {
       assertOutsideTransaction(db, "exec");
@@ -120,7 +126,7 @@ function postgresDatabase(pool: pg.Pool, logger: DbLogger): Database {
     },
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       assertOutsideTransaction(db, "transaction");
-      return runTransaction(pool, logger, (tx) => runInTransactionScope(db, () => fn(tx)));
+      return runTransaction(pool, logger, prepared, (tx) => runInTransactionScope(db, () => fn(tx)));
     },
     close(): Promise<void> {
       closing ??= pool.end();
@@ -175,7 +181,7 @@ async function holdAdvisoryLock<T>(
   }
 }
 
-async function runTransaction<T>(pool: pg.Pool, logger: DbLogger, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+async function runTransaction<T>(pool: pg.Pool, logger: DbLogger, prepared: boolean, fn: (tx: Queryable) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let connectionError: Error | undefined;
   const onError = (error: Error): void => {
@@ -192,7 +198,7 @@ async function runTransaction<T>(pool: pg.Pool, logger: DbLogger, fn: (tx: Query
   const tx: Queryable = {
     async query<R>(sql: string, params?: readonly SqlValue[], options?: QueryOptions): Promise<QueryResult<R>> {
       ensureOpen();
-      return toResult<R>(await client.query(statement(sql, params, options)));
+      return toResult<R>(await client.query(statement(sql, params, options, prepared)));
     },
     async exec(sql: string): Promise<void> {
       ensureOpen();

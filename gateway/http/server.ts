@@ -400,6 +400,7 @@ export async function startGateway(
   try {
     const db: Database = await openDatabase({
       ...(config.databaseUrl === undefined ? {} : { url: config.databaseUrl }),
+      postgres: { preparedStatements: config.databasePreparedStatements },
       dataDir: config.dataDir,
       logger,
     });

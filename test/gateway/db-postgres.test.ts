@@ -160,6 +160,21 @@ const postgres = testBackends().find((backend) => backend.name === "postgres");
     }
   });
 
+  it("sends named statements unprepared when prepared statements are turned off (a pooler that drops them)", async () => {
+    const unprepared = await openPostgres(url, { max: 1, preparedStatements: false, logger: recordingLogger() });
+    try {
+      const sql = "SELECT $1::int + 1 AS next";
+      expect((await unprepared.query<{ next: number }>(sql, [1], { prepareAs: "db_test_off" })).rows).to.deep.equal([{ next: 2 }]);
+      await unprepared.transaction(async (tx) => {
+        expect((await tx.query<{ next: number }>(sql, [2], { prepareAs: "db_test_off" })).rows).to.deep.equal([{ next: 3 }]);
+      });
+      const prepared = await unprepared.query("SELECT name FROM pg_prepared_statements WHERE name = 'db_test_off'");
+      expect(prepared.rowCount).to.equal(0);
+    } finally {
+      await unprepared.close();
+    }
+  });
+
   it("fails at open, not at first use, when the server is unreachable", async () => {
     const started = Date.now();
     const error = await openPostgres("postgres://postgres@127.0.0.1:1/test", {

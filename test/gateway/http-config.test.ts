@@ -37,6 +37,12 @@ describe("gateway config", () => {
     expect(config.stablecoins).to.equal(undefined);
   });
 
+  it("keeps the per-request statements prepared unless told not to (a pooler that drops them)", () => {
+    expect(loadConfig(baseEnv).databasePreparedStatements).to.equal(true);
+    expect(loadConfig({ ...baseEnv, DATABASE_PREPARED_STATEMENTS: "false" }).databasePreparedStatements).to.equal(false);
+    expect(problems({ ...baseEnv, DATABASE_PREPARED_STATEMENTS: "sometimes" }).join("\n")).to.match(/DATABASE_PREPARED_STATEMENTS/);
+  });
+
   it("has settlement, scheme and price-source defaults", () => {
     const config = loadConfig(baseEnv);
     expect(config).to.include({ settlementHorizonSeconds: 300, settlementIntervalMs: 5_000, settlementBatchMax: 200, settlementWorker: true });
