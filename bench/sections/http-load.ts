@@ -139,10 +139,14 @@ export const httpLoadSection: Section = {
       const fixedWallNs = (performance.now() - fixedStarted) * 1e6;
       const fixedBusy = busyBetween(machineBefore, machineTicks());
       const scheduleAfter = mainThreadSchedule(gateway.pid);
-      const gatewayWaitedShare =
-        scheduleBefore === undefined || scheduleAfter === undefined ? undefined : (scheduleAfter.waitingNs - scheduleBefore.waitingNs) / fixedWallNs;
-      const gatewayRanShare =
-        scheduleBefore === undefined || scheduleAfter === undefined ? undefined : (scheduleAfter.runningNs - scheduleBefore.runningNs) / fixedWallNs;
+      // Shares of the run the gateway's thread spent waiting for a core, and on one.
+      const gatewayThread =
+        scheduleBefore === undefined || scheduleAfter === undefined
+          ? undefined
+          : {
+              waited: (scheduleAfter.waitingNs - scheduleBefore.waitingNs) / fixedWallNs,
+              ran: (scheduleAfter.runningNs - scheduleBefore.runningNs) / fixedWallNs,
+            };
       const fixedCpu = cpuBetween(beforeFixed, snapshot(stack.gateways.map((g) => g.pid)));
       const inside = await gatewayTiming(timingUrl);
       const fixedFree = await runPacedLoad({ url: free, rate: FIXED_RATE, seconds: FIXED_SECONDS, connections: CONNECTIONS });
@@ -247,17 +251,17 @@ export const httpLoadSection: Section = {
                 note: "all cores, /proc/stat, over the same run: the gateway, PostgreSQL, the chain node and the load generator share them",
               },
             ]),
-        ...(gatewayWaitedShare === undefined || gatewayRanShare === undefined
+        ...(gatewayThread === undefined
           ? []
           : [
               {
                 section: SECTION,
                 name: `  gateway thread ready but waiting for a core`,
-                value: Number((gatewayWaitedShare * 100).toFixed(1)),
+                value: Number((gatewayThread.waited * 100).toFixed(1)),
                 unit: "% of run",
                 note:
                   `the gateway's JavaScript thread over the same run (/proc/<pid>/task/<pid>/schedstat): runnable with no core free for it, ` +
-                  `against ${(gatewayRanShare * 100).toFixed(1)}% of the run on a core`,
+                  `against ${(gatewayThread.ran * 100).toFixed(1)}% of the run on a core`,
               },
             ]),
         {

@@ -233,30 +233,12 @@ const reservations = coalescerPerDatabase(reserveBatch);
 async function reserveBatch(db: Queryable, items: readonly ReservationItem[]): Promise<ReservationRow[]> {
   if (items.length === 1) return [await reserveOne(db, items[0]!)];
   const order = items.map((_, i) => i).sort((a, b) => compare(items[a]!.lockKey, items[b]!.lockKey));
-  const column = (n: number) => order.map((i) => items[i]!.fields[n] ?? null);
-  const validBefore = order.map((i) => {
-    const value = items[i]!.fields[9];
-    return value instanceof Date ? Math.floor(value.getTime() / 1000) : null;
-  });
-  const { rows } = await retryDeadlock(() => db.query<ReservationRow & { ord: string }>(RESERVE_BATCH_SQL, [
-    column(0),
-    column(1),
-    column(2),
-    column(3),
-    column(4),
-    column(5),
-    column(6),
-    column(7),
-    column(8),
-    validBefore,
-    column(10),
-    column(11),
-    order.map((i) => items[i]!.forms),
-    order.map((i) => items[i]!.recentMs),
-    order.map((i) => items[i]!.response?.status ?? null),
-    order.map((i) => responseHeaders(items[i]!.response)),
-    order.map((i) => responseBodyHex(items[i]!.response)),
-  ], { prepareAs: "record_payment_batch" }));
+  // The batch statement takes one array per argument of record_payment, in the sorted order.
+  const sorted = order.map((i) => recordPaymentArguments(items[i]!));
+  const columns = sorted[0]!.map((_, n) => sorted.map((args) => args[n] ?? null));
+  const { rows } = await retryDeadlock(() =>
+    db.query<ReservationRow & { ord: string }>(RESERVE_BATCH_SQL, columns, { prepareAs: "record_payment_batch" }),
+  );
   if (rows.length !== items.length) throw new Error(`record_payment answered ${rows.length} rows for ${items.length} payments`);
   // `ord` is the position in the sorted batch; answer in submission order.
   const results: ReservationRow[] = new Array(items.length);
@@ -265,9 +247,19 @@ async function reserveBatch(db: Queryable, items: readonly ReservationItem[]): P
 }
 
 async function reserveOne(db: Queryable, item: ReservationItem): Promise<ReservationRow> {
+  const { rows } = await retryDeadlock(() =>
+    db.query<ReservationRow>(RESERVE_ONE_SQL, recordPaymentArguments(item), { prepareAs: "record_payment_one" }),
+  );
+  const row = rows[0];
+  if (row === undefined || rows.length !== 1) throw new Error(`record_payment answered ${rows.length} rows for 1 payment`);
+  return row;
+}
+
+/** One payment's seventeen arguments of record_payment, as both statements bind them. */
+function recordPaymentArguments(item: ReservationItem): SqlValue[] {
   const { fields } = item;
   const validBefore = fields[9] instanceof Date ? Math.floor(fields[9].getTime() / 1000) : null;
-  const { rows } = await retryDeadlock(() => db.query<ReservationRow>(RESERVE_ONE_SQL, [
+  return [
     ...fields.slice(0, 9),
     validBefore,
     fields[10],
@@ -277,10 +269,7 @@ async function reserveOne(db: Queryable, item: ReservationItem): Promise<Reserva
     item.response?.status ?? null,
     responseHeaders(item.response),
     responseBodyHex(item.response),
-  ], { prepareAs: "record_payment_one" }));
-  const row = rows[0];
-  if (row === undefined || rows.length !== 1) throw new Error(`record_payment answered ${rows.length} rows for 1 payment`);
-  return row;
+  ];
 }
 
 /**
